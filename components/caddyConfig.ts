@@ -1,0 +1,101 @@
+/**
+ * Caddy's native JSON config, generated as data (no text templating): one server for the
+ * routes, one loopback-only server for the container's healthcheck, TLS per the stack.
+ * Upstreams are container names: Caddy resolves them through Docker's DNS when it dials, so a
+ * recreated backend with a new IP is reached without touching the proxy.
+ */
+
+export interface ProxyRoute {
+    /** Host name matched against the request's Host header. */
+    host: string;
+    /** Upstream container name (resolved by Docker's embedded DNS). */
+    upstream: string;
+    /** Upstream port. */
+    port: number;
+    /** Path prefix such as "/api/*". @default every path */
+    path?: string;
+}
+
+export interface CaddyConfigArgs {
+    routes: ProxyRoute[];
+    /** Port Caddy listens on for HTTP inside the container (same number as published). */
+    httpPort: number;
+    /** Port for HTTPS (ignored when tls is "off"). */
+    httpsPort: number;
+    /** acme: public certificates; internal: Caddy's local CA; off: plain HTTP only. */
+    tls: "acme" | "internal" | "off";
+    /** ACME account e-mail (required for acme). */
+    acmeEmail?: string;
+    /** "loopback": admin API on the container's own 127.0.0.1:2019 (reach it with `docker exec`); "off": no admin API. */
+    adminApi: "off" | "loopback";
+    /** Port of the healthcheck endpoint on the container's loopback. */
+    healthPort: number;
+    /** Port of the admin API on the container's loopback. */
+    adminPort: number;
+    /** Where certificates and ACME state live (a storage volume). */
+    storageRoot: string;
+}
+
+/** Routes sorted so the most specific match wins: longer paths before shorter, then by host. */
+function orderRoutes(routes: ProxyRoute[]): ProxyRoute[] {
+    return [...routes].sort((a, b) => (b.path ?? "").length - (a.path ?? "").length || a.host.localeCompare(b.host));
+}
+
+export function buildCaddyConfig(args: CaddyConfigArgs): Record<string, unknown> {
+    const tlsOn = args.tls !== "off";
+    const routes = orderRoutes(args.routes).map((r) => ({
+        match: [r.path ? { host: [r.host], path: [r.path] } : { host: [r.host] }],
+        handle: [
+            {
+                handler: "reverse_proxy",
+                upstreams: [{ dial: `${r.upstream}:${r.port}` }],
+                // Fail over quickly while a backend is being recreated instead of hanging.
+                load_balancing: { try_duration: "5s", try_interval: "250ms" },
+            },
+        ],
+        terminal: true,
+    }));
+    const hosts = [...new Set(args.routes.map((r) => r.host))].sort();
+
+    const config: Record<string, unknown> = {
+        admin:
+            args.adminApi === "off"
+                ? { disabled: true, config: { persist: false } }
+                : { listen: `127.0.0.1:${args.adminPort}`, config: { persist: false } },
+        storage: { module: "file_system", root: args.storageRoot },
+        logging: { logs: { default: { level: "INFO", writer: { output: "stderr" } } } },
+        apps: {
+            http: {
+                http_port: args.httpPort,
+                https_port: args.httpsPort,
+                servers: {
+                    routes: {
+                        listen: tlsOn ? [`:${args.httpsPort}`, `:${args.httpPort}`] : [`:${args.httpPort}`],
+                        routes,
+                        ...(tlsOn ? {} : { automatic_https: { disable: true } }),
+                    },
+                    health: {
+                        listen: [`127.0.0.1:${args.healthPort}`],
+                        routes: [{ handle: [{ handler: "static_response", status_code: 200, body: "ok" }] }],
+                        automatic_https: { disable: true },
+                    },
+                },
+            },
+            ...(tlsOn && hosts.length > 0
+                ? {
+                      tls: {
+                          automation: {
+                              policies: [
+                                  {
+                                      subjects: hosts,
+                                      issuers: args.tls === "acme" ? [{ module: "acme", email: args.acmeEmail }] : [{ module: "internal" }],
+                                  },
+                              ],
+                          },
+                      },
+                  }
+                : {}),
+        },
+    };
+    return config;
+}

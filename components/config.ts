@@ -1,0 +1,377 @@
+/**
+ * The stack's configuration: one schema for every `mmagent:*` key, the defaults, and the
+ * cross-field rules. `parseStackConfig` checks all of it before any resource is registered and
+ * reports every problem at once, each with the config key path and how to fix it.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import * as ipaddr from "ipaddr.js";
+import * as path from "path";
+import { z } from "zod";
+import * as v from "./validators";
+import { roleVolumes } from "./roles";
+import { VOLUME_PROFILES } from "./types";
+
+export const CONFIG_NAMESPACE = "mmagent";
+
+/** Images used when a stack does not name its own. Tags are exact; prod stacks add digests. */
+export const DEFAULT_IMAGES = {
+    proxy: "caddy:2.10.2-alpine",
+    inference: "ollama/ollama:0.12.6",
+    agent: "ghcr.io/open-webui/open-webui:v0.6.34",
+    cache: "redis:7.4.6-alpine",
+    vectorDb: "pgvector/pgvector:0.8.1-pg17",
+    gpuSmokeTest: "nvidia/cuda:12.6.3-base-ubuntu24.04",
+} as const;
+
+export const DEFAULT_TOOLKIT_VERSION = "1.18.0-1";
+export const DEFAULT_IPV6_SUBNET = "fd6d:6d61:6765::/64";
+/** Ports Caddy uses inside its container for the health endpoint and the admin API. */
+export const PROXY_HEALTH_PORT = 2020;
+export const PROXY_ADMIN_PORT = 2019;
+
+const gpuSelection = z.union([z.literal("none"), z.literal("all"), z.array(v.gpuId).min(1, "list at least one GPU, or use \"none\"")]);
+
+const connectionSchema = z.discriminatedUnion(
+    "kind",
+    [
+        z.strictObject({ kind: z.literal("local") }),
+        z.strictObject({
+            kind: z.literal("ssh"),
+            /** DNS name or IP address of the host. */
+            host: v.hostAddress,
+            /** @default 22 */
+            port: v.port.default(22),
+            /** @default "root" */
+            user: v.unixUser.default("root"),
+            /** The host's public key, pinned: the connection fails if the host presents another. */
+            hostKey: v.sshHostKey,
+        }),
+    ],
+    { error: "set kind to \"local\" or \"ssh\"" },
+);
+
+const hostSchema = z.strictObject({
+    connection: connectionSchema.default({ kind: "local" }),
+    gpus: gpuSelection.default("none"),
+    toolkitVersion: v.debianVersion.default(DEFAULT_TOOLKIT_VERSION),
+    cdi: z.boolean().default(false),
+    sysctls: z.record(v.sysctlKey, v.sysctlValue).default({ "fs.inotify.max_user_watches": "524288" }),
+    gpuSmokeTestImage: v.imageReference.default(DEFAULT_IMAGES.gpuSmokeTest),
+});
+
+const storageSchema = z.strictObject({
+    backend: z.enum(["zfs", "btrfs", "dir"], { error: "set backend to \"zfs\", \"btrfs\" or \"dir\"" }).default("dir"),
+    /** zfs: a dataset (`tank/mmagent`); btrfs/dir: an absolute path (dir on a local host may be project-relative). */
+    root: z.string().min(1, "set the storage root"),
+    retention: z.strictObject({ keep: z.number().int().min(1, "keep at least 1 snapshot").max(1000, "keep at most 1000 snapshots").default(10) }).default({ keep: 10 }),
+    quotasGiB: z.record(v.resourceName, z.number().positive("a quota is a positive number of GiB")).default({}),
+});
+
+const networkSchema = z.strictObject({
+    name: v.resourceName.or(z.literal("reverse_proxy")).default("reverse_proxy"),
+    ipv6Subnet: v.ipv6Subnet.default(DEFAULT_IPV6_SUBNET),
+    ipv4Subnet: v.ipv4Subnet.optional(),
+});
+
+const routeSchema = z.strictObject({
+    host: v.dnsName,
+    /** A service role (`agent`, `inference`, …) of this stack. */
+    service: z.string(),
+    port: v.port,
+    path: z.string().regex(/^\/[A-Za-z0-9._~/-]*\*?$/, "use a path prefix such as \"/api/*\"").optional(),
+});
+
+const proxySchema = z.strictObject({
+    image: v.imageReference.default(DEFAULT_IMAGES.proxy),
+    bindAddress: v.ipAddress.default("127.0.0.1"),
+    httpPort: v.port.default(80),
+    httpsPort: v.port.default(443),
+    tls: z.enum(["acme", "internal", "off"], { error: "set tls to \"acme\", \"internal\" or \"off\"" }).default("internal"),
+    acmeEmail: z.email("use an e-mail address for the ACME account").optional(),
+    /** Caddy's admin API: "off", or "loopback" (the container's own 127.0.0.1, reached with `docker exec`). Never published. */
+    adminApi: z.enum(["off", "loopback"], { error: "set adminApi to \"off\" or \"loopback\": the admin API is never published" }).default("off"),
+    routes: z.array(routeSchema).default([]),
+});
+
+const extraVolumeSchema = z.strictObject({
+    name: v.resourceName,
+    profile: z.enum(VOLUME_PROFILES, { error: `use one of ${VOLUME_PROFILES.join(", ")}` }),
+    target: v.containerPath,
+    readOnly: z.boolean().default(false),
+});
+
+function serviceSchema<R extends z.ZodRawShape>(defaults: { enabled: boolean; image: string }, roleShape: R) {
+    return z.strictObject({
+        enabled: z.boolean().default(defaults.enabled),
+        image: v.imageReference.default(defaults.image),
+        /** CPUs the container may run on, e.g. "0-3,5". @default unpinned */
+        cpuSet: v.cpuSet.optional(),
+        memoryMiB: z.number().int().min(16, "give at least 16 MiB").optional(),
+        shmSizeMiB: z.number().int().min(1).optional(),
+        env: z.record(v.envName, v.envValue).default({}),
+        /** Restore this service's writable volumes from a snapshot on the next `pulumi up`. */
+        restoreFrom: v.snapshotName.optional(),
+        /** Publish this service through the proxy under this host name. */
+        host: v.dnsName.optional(),
+        extraVolumes: z.array(extraVolumeSchema).default([]),
+        gpus: gpuSelection.optional(),
+        /** Replaces the image's command (when another image fills the role). @default the role's */
+        command: z.array(z.string().max(1024)).min(1).optional(),
+        /** Replaces the role's healthcheck, Docker `tests` form: ["CMD", "curl", "-f", "http://127.0.0.1:8080/"]. */
+        healthcheck: z
+            .array(z.string().max(1024))
+            .min(2, "give the form and the command, e.g. [\"CMD\", \"curl\", \"-f\", \"http://127.0.0.1:8080/\"]")
+            .refine((t) => ["CMD", "CMD-SHELL"].includes(t[0]), "start with \"CMD\" or \"CMD-SHELL\"")
+            .optional(),
+        /** Capabilities to add back after dropping ALL. @default the role's */
+        capAdd: z.array(z.string().regex(/^[A-Z_]{2,32}$/, "use a capability name such as \"CHOWN\"")).optional(),
+        ...roleShape,
+    });
+}
+
+const servicesSchema = z.strictObject({
+    inference: serviceSchema({ enabled: true, image: DEFAULT_IMAGES.inference }, {}).default(() => ({}) as never),
+    agent: serviceSchema({ enabled: true, image: DEFAULT_IMAGES.agent }, {}).default(() => ({}) as never),
+    cache: serviceSchema(
+        { enabled: true, image: DEFAULT_IMAGES.cache },
+        { maxMemoryMiB: z.number().int().min(8, "give the cache at least 8 MiB").default(256) },
+    ).default(() => ({}) as never),
+    vectorDb: serviceSchema({ enabled: false, image: DEFAULT_IMAGES.vectorDb }, {}).default(() => ({}) as never),
+});
+
+const stackConfigSchema = z.strictObject({
+    namePrefix: v.resourceName,
+    allowPublicBind: z.boolean().default(false),
+    host: hostSchema.default(() => ({}) as never),
+    storage: storageSchema,
+    network: networkSchema.default(() => ({}) as never),
+    proxy: proxySchema.default(() => ({}) as never),
+    services: servicesSchema.default(() => ({}) as never),
+});
+
+export type StackConfig = z.output<typeof stackConfigSchema>;
+export type HostConfig = StackConfig["host"];
+export type StorageConfig = StackConfig["storage"];
+export type NetworkConfig = StackConfig["network"];
+export type ProxyConfig = StackConfig["proxy"];
+export type ServicesConfig = StackConfig["services"];
+export type ServiceRole = keyof ServicesConfig;
+export type ServiceConfig = ServicesConfig[ServiceRole];
+export const SERVICE_ROLES: readonly ServiceRole[] = ["inference", "agent", "cache", "vectorDb"];
+
+/** The config as read from `Pulumi.<stack>.yaml`, before validation. */
+export interface RawStackConfig {
+    [key: string]: unknown;
+}
+
+export interface ConfigProblem {
+    propertyPath: string;
+    reason: string;
+}
+
+/** Where the program runs; needed to resolve a project-relative dev storage root. */
+export interface ConfigContext {
+    /** Directory of Pulumi.yaml. @default process.cwd() */
+    projectDir?: string;
+    /** The stack name, the default `namePrefix`. */
+    stackName: string;
+    /** Whether the `sshPrivateKey` secret is set. */
+    hasSshPrivateKey: boolean;
+}
+
+/**
+ * Validates and completes a stack's config. Throws one `pulumi.InputPropertiesError` listing
+ * every problem, each with its `mmagent:` key path and how to fix it.
+ */
+export function parseStackConfig(raw: RawStackConfig, ctx: ConfigContext): StackConfig {
+    const input = { namePrefix: ctx.stackName, ...raw };
+    const problems: ConfigProblem[] = [];
+    const parsed = stackConfigSchema.safeParse(input);
+    if (!parsed.success) {
+        for (const issue of parsed.error.issues) problems.push(...problemsFromIssue(issue));
+    } else {
+        problems.push(...crossFieldProblems(parsed.data, ctx));
+    }
+    if (problems.length > 0) throw configError(problems);
+    const config = parsed.data!;
+    return resolvePaths(config, ctx);
+}
+
+function problemsFromIssue(issue: z.core.$ZodIssue): ConfigProblem[] {
+    const path = formatPath(issue.path);
+    if (issue.code === "unrecognized_keys") {
+        return issue.keys.map((key) => ({
+            propertyPath: path ? `${path}.${key}` : key,
+            reason: `unknown key "${key}": remove it or check its spelling (see the config reference in README.md)`,
+        }));
+    }
+    if (issue.code === "invalid_union" && "errors" in issue && Array.isArray(issue.errors) && issue.errors.length > 0) {
+        // Report the branch that got furthest, not "invalid input".
+        const best = issue.errors.reduce((a, b) => (deepest(b) > deepest(a) ? b : a));
+        if (best.length > 0 && deepest(best) > 0) return best.flatMap((i) => problemsFromIssue({ ...i, path: [...issue.path, ...i.path] }));
+    }
+    let reason = issue.message;
+    if (issue.code === "invalid_type" && issue.input === undefined) reason = "this key is required: set it in Pulumi.<stack>.yaml";
+    else if (issue.code === "invalid_type") reason = `expected ${issue.expected}: ${issue.message}`;
+    return [{ propertyPath: path || "(config)", reason }];
+}
+
+function deepest(issues: z.core.$ZodIssue[]): number {
+    return Math.max(0, ...issues.map((i) => i.path.length + (i.code === "invalid_type" ? 0 : 1)));
+}
+
+export function formatPath(path: PropertyKey[]): string {
+    return path.reduce<string>((acc, part) => (typeof part === "number" ? `${acc}[${part}]` : acc ? `${acc}.${String(part)}` : String(part)), "");
+}
+
+export function configError(problems: ConfigProblem[]): pulumi.InputPropertiesError {
+    const lines = problems.map((p) => `  - ${CONFIG_NAMESPACE}:${p.propertyPath}: ${p.reason}`);
+    return new pulumi.InputPropertiesError({
+        message: `The stack's configuration has ${problems.length} problem(s); nothing was changed:\n${lines.join("\n")}`,
+        errors: problems.map((p) => ({ propertyPath: `${CONFIG_NAMESPACE}:${p.propertyPath}`, reason: p.reason })),
+    });
+}
+
+/** Rules that span keys: they run only once every key has the right shape. */
+function crossFieldProblems(c: StackConfig, ctx: ConfigContext): ConfigProblem[] {
+    const problems: ConfigProblem[] = [];
+    const add = (propertyPath: string, reason: string) => problems.push({ propertyPath, reason });
+
+    // Host access.
+    if (c.host.connection.kind === "ssh" && !ctx.hasSshPrivateKey) {
+        add("sshPrivateKey", "an ssh connection needs the private key: `pulumi config set --secret sshPrivateKey < ~/.ssh/id_ed25519`");
+    }
+    if (Array.isArray(c.host.gpus) && new Set(c.host.gpus.map(String)).size !== c.host.gpus.length) {
+        add("host.gpus", "each GPU may be listed once");
+    }
+
+    // Storage root per backend.
+    const root = c.storage.root;
+    if (c.storage.backend === "zfs") {
+        const r = v.zfsDataset.safeParse(root);
+        if (!r.success) add("storage.root", `for the zfs backend, ${r.error.issues[0].message}`);
+    } else {
+        const abs = v.absolutePath.safeParse(root);
+        const relativeAllowed = c.storage.backend === "dir" && c.host.connection.kind === "local";
+        if (!abs.success) {
+            if (!root.startsWith("/") && relativeAllowed && v.RELATIVE_PATH_PATTERN.test(root) && !root.split("/").includes("..")) {
+                // A project-relative dev path: resolved against the project directory later.
+            } else if (!root.startsWith("/")) {
+                add(
+                    "storage.root",
+                    relativeAllowed
+                        ? "use an absolute path, or a path inside the project without '..' such as \".mmagent-data/dev\""
+                        : `the ${c.storage.backend} backend${c.host.connection.kind === "ssh" ? " on an ssh host" : ""} needs an absolute path such as "/srv/mmagent"`,
+                );
+            } else {
+                add("storage.root", abs.error.issues[0].message);
+            }
+        }
+    }
+
+    // Volumes: the fixed ones per role plus extras must be unique; quotas must name one of them.
+    const volumeNames = new Map<string, string>();
+    for (const plan of plannedVolumeNames(c)) {
+        if (volumeNames.has(plan.name)) add(plan.path, `volume name "${plan.name}" is already used by ${volumeNames.get(plan.name)}: choose another name`);
+        else volumeNames.set(plan.name, plan.path);
+    }
+    for (const name of Object.keys(c.storage.quotasGiB)) {
+        if (!volumeNames.has(name)) add(`storage.quotasGiB.${name}`, `no volume is named "${name}"; known volumes: ${[...volumeNames.keys()].sort().join(", ")}`);
+    }
+
+    // Services.
+    const enabled = new Set(SERVICE_ROLES.filter((r) => c.services[r].enabled));
+    for (const role of SERVICE_ROLES) {
+        const s = c.services[role];
+        const at = `services.${role}`;
+        if (s.restoreFrom && c.storage.backend === "dir") {
+            add(`${at}.restoreFrom`, "the dir backend takes no snapshots, so there is nothing to restore: use storage.backend zfs or btrfs");
+        }
+        if (s.restoreFrom && !s.enabled) add(`${at}.restoreFrom`, "this service is disabled: enable it or remove restoreFrom");
+        if (s.gpus !== undefined && s.gpus !== "none") {
+            if (c.host.gpus === "none") {
+                add(`${at}.gpus`, "host.gpus is \"none\": set host.gpus to \"all\" or a list, or remove this key");
+            } else if (Array.isArray(c.host.gpus) && Array.isArray(s.gpus)) {
+                const hostIds = new Set(c.host.gpus.map(String));
+                for (const [i, id] of s.gpus.entries()) {
+                    if (!hostIds.has(String(id))) add(`${at}.gpus[${i}]`, `GPU ${id} is not in host.gpus (${c.host.gpus.join(", ")}): add it there or choose one of those`);
+                }
+            } else if (Array.isArray(c.host.gpus) && s.gpus === "all") {
+                // "all" means all the host's selected GPUs: fine.
+            }
+        }
+        const targets = new Set(roleMountTargets(role));
+        for (const [i, ev] of s.extraVolumes.entries()) {
+            if (targets.has(ev.target)) add(`${at}.extraVolumes[${i}].target`, `${ev.target} is already mounted in this container: choose another path`);
+            targets.add(ev.target);
+        }
+    }
+
+    // Proxy ports and addresses.
+    const p = c.proxy;
+    if (p.httpPort === p.httpsPort) add("proxy.httpsPort", `httpPort and httpsPort are both ${p.httpPort}: give them different ports`);
+    for (const key of ["httpPort", "httpsPort"] as const) {
+        if (p[key] === PROXY_HEALTH_PORT || p[key] === PROXY_ADMIN_PORT) {
+            add(`proxy.${key}`, `port ${p[key]} is used inside the proxy container for its health/admin endpoint: choose another`);
+        }
+    }
+    if (isUnspecified(p.bindAddress) && !c.allowPublicBind) {
+        add("proxy.bindAddress", `${p.bindAddress} publishes the proxy on every interface: set a specific address, or set allowPublicBind: true to mean it`);
+    }
+    if (p.tls === "acme" && !p.acmeEmail) add("proxy.acmeEmail", "tls \"acme\" needs an e-mail for the ACME account: set proxy.acmeEmail");
+    if (p.tls === "acme") {
+        for (const [i, host] of allRouteHosts(c).entries()) {
+            if (host.host.endsWith(".localhost") || host.host === "localhost") {
+                add(host.path, `ACME cannot issue a certificate for "${host.host}": use a public name, or set proxy.tls to "internal" (${i})`);
+            }
+        }
+    }
+    const seenRoutes = new Map<string, string>();
+    for (const r of allRouteHosts(c)) {
+        const key = `${r.host}${r.routePath ?? ""}`;
+        if (seenRoutes.has(key)) add(r.path, `route ${key} is already defined at ${seenRoutes.get(key)}: remove one of them`);
+        else seenRoutes.set(key, r.path);
+    }
+    for (const [i, r] of p.routes.entries()) {
+        if (!(SERVICE_ROLES as readonly string[]).includes(r.service)) {
+            add(`proxy.routes[${i}].service`, `no service "${r.service}": use one of ${SERVICE_ROLES.join(", ")}`);
+        } else if (!enabled.has(r.service as ServiceRole)) {
+            add(`proxy.routes[${i}].service`, `service "${r.service}" is disabled: enable services.${r.service} or remove this route`);
+        }
+    }
+    return problems;
+}
+
+function isUnspecified(address: string): boolean {
+    return ipaddr.parse(address).range() === "unspecified";
+}
+
+function allRouteHosts(c: StackConfig): { host: string; routePath?: string; path: string }[] {
+    const out: { host: string; routePath?: string; path: string }[] = [];
+    for (const role of SERVICE_ROLES) {
+        const s = c.services[role];
+        if (s.enabled && s.host) out.push({ host: s.host, path: `services.${role}.host` });
+    }
+    c.proxy.routes.forEach((r, i) => out.push({ host: r.host, routePath: r.path, path: `proxy.routes[${i}].host` }));
+    return out;
+}
+
+function plannedVolumeNames(c: StackConfig): { name: string; path: string }[] {
+    const out: { name: string; path: string }[] = [{ name: "proxy-data", path: "proxy" }];
+    for (const role of SERVICE_ROLES) {
+        const s = c.services[role];
+        if (!s.enabled) continue;
+        for (const vol of roleVolumes(role)) out.push({ name: vol.name, path: `services.${role}` });
+        s.extraVolumes.forEach((ev, i) => out.push({ name: ev.name, path: `services.${role}.extraVolumes[${i}].name` }));
+    }
+    return out;
+}
+
+function roleMountTargets(role: ServiceRole): string[] {
+    return roleVolumes(role).map((vol) => vol.target);
+}
+
+function resolvePaths(c: StackConfig, ctx: ConfigContext): StackConfig {
+    if (c.storage.backend === "zfs" || c.storage.root.startsWith("/")) return c;
+    return { ...c, storage: { ...c.storage, root: path.resolve(ctx.projectDir ?? process.cwd(), c.storage.root) } };
+}

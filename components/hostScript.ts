@@ -1,0 +1,105 @@
+/**
+ * Running the project's host scripts (components/scripts/*.sh) on a host, local or over SSH.
+ *
+ * Parameters never reach a shell as text: each value is base64-encoded (an alphabet with no
+ * shell syntax) inside single quotes and decoded into an environment variable by the script's
+ * preamble. The whole program goes through stdin, so the same bytes work locally and over SSH
+ * (remote `environment` would need AcceptEnv on the server), and tests can run exactly what a
+ * deployment runs.
+ */
+import * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+import * as fs from "fs";
+import * as path from "path";
+import { HostAccess } from "./types";
+
+export type HostScriptName = "prepare-host" | "storage";
+
+export function hostScriptPath(script: HostScriptName): string {
+    return path.join(__dirname, "scripts", `${script}.sh`);
+}
+
+export function readHostScript(script: HostScriptName): string {
+    return fs.readFileSync(hostScriptPath(script), "utf8");
+}
+
+/**
+ * The `create` command: saves stdin to a private temporary file and runs it with bash, with
+ * stdin closed so nothing in the script can swallow the rest of the program.
+ */
+export const RUN_STDIN_SCRIPT = 'set -e; f=$(mktemp); trap \'rm -f "$f"\' EXIT; cat >"$f"; bash "$f" </dev/null';
+
+const PARAM_NAME = /^MMAGENT_[A-Z0-9_]+$/;
+
+/** The program sent on stdin: a preamble that decodes the parameters, then the script. */
+export function renderScriptStdin(script: HostScriptName, params: Record<string, string>): string {
+    const preamble = Object.entries(params).map(([name, value]) => {
+        if (!PARAM_NAME.test(name)) throw new Error(`host script parameter ${name} must match ${PARAM_NAME}`);
+        if (value.includes("\0")) throw new Error(`host script parameter ${name} contains a NUL byte`);
+        const b64 = Buffer.from(value, "utf8").toString("base64");
+        return `${name}="$(printf '%s' '${b64}' | base64 -d)"; export ${name}`;
+    });
+    return ["#!/usr/bin/env bash", "# parameters (base64, decoded here)", ...preamble, "", readHostScript(script)].join("\n");
+}
+
+export interface HostScriptArgs {
+    script: HostScriptName;
+    /** Parameters (`MMAGENT_*`), resolved to strings before rendering. */
+    params: pulumi.Input<Record<string, pulumi.Input<string>>>;
+    /** Values whose change replaces the command, i.e. runs it again as a new step. */
+    triggers?: pulumi.Input<unknown>[];
+    /**
+     * What an input change other than `triggers` does: "rerun" runs the script again (for
+     * idempotent scripts), "nothing" keeps the earlier result (for one-shot steps like a restore).
+     * @default "rerun"
+     */
+    onUpdate?: "rerun" | "nothing";
+}
+
+/** Creates a local or remote Command that runs a host script with parameters. */
+export function hostScriptCommand(
+    name: string,
+    access: HostAccess,
+    args: HostScriptArgs,
+    opts: pulumi.CustomResourceOptions,
+): command.local.Command | command.remote.Command {
+    const stdin = pulumi.output(args.params).apply((p) => renderScriptStdin(args.script, p as Record<string, string>));
+    const update = (args.onUpdate ?? "rerun") === "rerun" ? RUN_STDIN_SCRIPT : "true";
+    const common = {
+        create: RUN_STDIN_SCRIPT,
+        update,
+        stdin,
+        triggers: args.triggers,
+        addPreviousOutputInEnv: false,
+    };
+    if (access.connection.kind === "local") {
+        return new command.local.Command(name, { ...common, interpreter: ["/bin/sh", "-c"] }, opts);
+    }
+    const c = access.connection;
+    return new command.remote.Command(
+        name,
+        {
+            ...common,
+            connection: {
+                host: c.host,
+                port: c.port,
+                user: c.user,
+                hostKey: c.hostKey,
+                privateKey: access.privateKey,
+                dialErrorLimit: 10,
+                perDialTimeout: 15,
+            },
+        },
+        opts,
+    );
+}
+
+/** Parses a script's JSON stdout; the message names the step when the output is not JSON. */
+export function parseScriptOutput<T>(step: string, stdout: string): T {
+    const line = stdout.trim().split("\n").pop() ?? "";
+    try {
+        return JSON.parse(line) as T;
+    } catch {
+        throw new Error(`${step}: expected one JSON line on stdout, got: ${line.slice(0, 200)}`);
+    }
+}

@@ -1,0 +1,52 @@
+/**
+ * Reads the stack's `mmagent:*` config and validates all of it (see config.ts) before the
+ * program registers anything. Unknown keys are errors: a typo must not silently fall back to a
+ * default.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { CONFIG_NAMESPACE, configError, parseStackConfig, RawStackConfig, StackConfig } from "./config";
+
+const OBJECT_KEYS = ["host", "storage", "network", "proxy", "services"] as const;
+const KNOWN_KEYS = new Set<string>([...OBJECT_KEYS, "namePrefix", "allowPublicBind", "sshPrivateKey"]);
+
+export interface LoadedConfig {
+    config: StackConfig;
+    sshPrivateKey?: pulumi.Output<string>;
+}
+
+export function loadStackConfig(): LoadedConfig {
+    const cfg = new pulumi.Config(CONFIG_NAMESPACE);
+    const unknown = Object.keys(pulumi.runtime.allConfig())
+        .filter((k) => k.startsWith(`${CONFIG_NAMESPACE}:`))
+        .map((k) => k.slice(CONFIG_NAMESPACE.length + 1))
+        .filter((k) => !KNOWN_KEYS.has(k));
+    if (unknown.length > 0) {
+        throw configError(unknown.map((k) => ({ propertyPath: k, reason: `unknown key: remove it or check its spelling; known keys: ${[...KNOWN_KEYS].join(", ")}` })));
+    }
+    const raw: RawStackConfig = {};
+    for (const key of OBJECT_KEYS) {
+        const value = readObject(cfg, key);
+        if (value !== undefined) raw[key] = value;
+    }
+    const prefix = cfg.get("namePrefix");
+    if (prefix) raw.namePrefix = prefix;
+    const allowPublicBind = cfg.get("allowPublicBind");
+    if (allowPublicBind !== undefined) raw.allowPublicBind = allowPublicBind === "true" ? true : allowPublicBind === "false" ? false : allowPublicBind;
+    const sshPrivateKey = cfg.getSecret("sshPrivateKey");
+    const config = parseStackConfig(raw, {
+        stackName: pulumi.getStack(),
+        projectDir: process.cwd(),
+        hasSshPrivateKey: sshPrivateKey !== undefined,
+    });
+    return { config, sshPrivateKey };
+}
+
+function readObject(cfg: pulumi.Config, key: string): unknown {
+    const text = cfg.get(key);
+    if (text === undefined) return undefined;
+    try {
+        return JSON.parse(text);
+    } catch {
+        throw configError([{ propertyPath: key, reason: "expected an object: write it as YAML mapping under the key in Pulumi.<stack>.yaml" }]);
+    }
+}

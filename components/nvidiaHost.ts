@@ -1,0 +1,112 @@
+/**
+ * NvidiaHost: makes a host ready for the stack and hands out a Docker provider for it.
+ *
+ * One idempotent script (scripts/prepare-host.sh) checks Docker, writes the sysctls and, when
+ * GPUs are wanted, checks the driver, installs the NVIDIA container toolkit at a pinned version,
+ * configures Docker's runtime (restarting Docker only if daemon.json changed), installs the
+ * dev-char rule and smoke-tests a GPU container whose `nvidia-smi` output becomes `gpus`.
+ */
+import * as command from "@pulumi/command";
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import { DEFAULT_IMAGES, DEFAULT_TOOLKIT_VERSION } from "./config";
+import { hostScriptCommand, parseScriptOutput } from "./hostScript";
+import { TOKENS } from "./tokens";
+import { GpuInfo, GpuSelection, HostAccess, HostConnection } from "./types";
+
+export interface NvidiaHostArgs {
+    /** How to reach the host. @default { kind: "local" } */
+    connection?: HostConnection;
+    /** SSH private key, as a secret. Required when `connection.kind` is "ssh". */
+    privateKey?: pulumi.Input<string>;
+    /** GPUs to prepare and smoke-test: "none" skips everything NVIDIA. @default "none" */
+    gpus?: GpuSelection;
+    /** NVIDIA container toolkit version for all four packages. @default "1.18.0-1" */
+    toolkitVersion?: string;
+    /** Generate the CDI spec and enable CDI in Docker. @default false */
+    cdi?: boolean;
+    /** Kernel settings written to /etc/sysctl.d/90-mmagent.conf. @default { "fs.inotify.max_user_watches": "524288" } */
+    sysctls?: Record<string, string>;
+    /** Image for the GPU smoke test. @default "nvidia/cuda:12.6.3-base-ubuntu24.04" */
+    gpuSmokeTestImage?: string;
+}
+
+/** What the prepare script reports. */
+export interface HostReport {
+    docker: string;
+    gpus: GpuInfo[];
+    toolkitVersion: string;
+    dockerRestarted: boolean;
+    changed: string[];
+}
+
+export interface NvidiaHostParts {
+    prepare: command.local.Command | command.remote.Command;
+    dockerProvider: docker.Provider;
+    report: pulumi.Output<HostReport>;
+}
+
+/** The script's parameters, as the component passes them. Exported for the host-side tests. */
+export function prepareHostParams(args: NvidiaHostArgs): Record<string, string> {
+    const gpus = args.gpus ?? "none";
+    const sysctls = args.sysctls ?? { "fs.inotify.max_user_watches": "524288" };
+    return {
+        MMAGENT_GPUS: Array.isArray(gpus) ? gpus.join(",") : gpus,
+        MMAGENT_TOOLKIT_VERSION: args.toolkitVersion ?? DEFAULT_TOOLKIT_VERSION,
+        MMAGENT_CDI: args.cdi ? "1" : "0",
+        MMAGENT_SYSCTLS: Object.entries(sysctls)
+            .sort(([a], [b]) => a.localeCompare(b))
+            .map(([k, val]) => `${k}=${val}`)
+            .join("\n"),
+        MMAGENT_SMOKE_IMAGE: args.gpuSmokeTestImage ?? DEFAULT_IMAGES.gpuSmokeTest,
+    };
+}
+
+/** `host` for the Docker provider: the local socket, or Docker over SSH (`docker system dial-stdio`). */
+export function dockerHostUrl(connection: HostConnection): string {
+    return connection.kind === "local" ? "unix:///var/run/docker.sock" : `ssh://${connection.user}@${connection.host}:${connection.port}`;
+}
+
+export function buildNvidiaHost(name: string, args: NvidiaHostArgs, parent: pulumi.Resource): NvidiaHostParts {
+    const connection = args.connection ?? { kind: "local" };
+    const access: HostAccess = { connection, privateKey: args.privateKey };
+    const prepare = hostScriptCommand(name + "-prepare", access, { script: "prepare-host", params: prepareHostParams(args) }, { parent });
+    const report = prepare.stdout.apply((out) => parseScriptOutput<HostReport>(`${name}: prepare-host`, out));
+    const dockerProvider = new docker.Provider(
+        name + "-docker",
+        {
+            host: dockerHostUrl(connection),
+            // The SSH client must know the host key already (see README: "Remote hosts"); never accept a new one silently.
+            sshOpts: connection.kind === "ssh" ? ["-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes"] : undefined,
+        },
+        { parent, dependsOn: [prepare] },
+    );
+    return { prepare, dockerProvider, report };
+}
+
+export class NvidiaHost extends pulumi.ComponentResource {
+    /** Docker provider for this host; pass it to the other components through `providers`. */
+    public readonly dockerProvider: docker.Provider;
+    /** The prepare step; resources that need a prepared host depend on it. */
+    public readonly ready: pulumi.Resource;
+    /** How other components run scripts on this host. */
+    public readonly access: HostAccess;
+    /** Whether GPUs were requested (known before deployment). */
+    public readonly hasGpus: boolean;
+    /** GPUs as a container sees them (empty without GPUs). */
+    public readonly gpus: pulumi.Output<GpuInfo[]>;
+    /** Docker server version on the host. */
+    public readonly dockerVersion: pulumi.Output<string>;
+
+    constructor(name: string, args: NvidiaHostArgs, opts?: pulumi.ComponentResourceOptions) {
+        super(TOKENS.nvidiaHost, name, {}, opts);
+        const parts = buildNvidiaHost(name, args, this);
+        this.dockerProvider = parts.dockerProvider;
+        this.ready = parts.prepare;
+        this.access = { connection: args.connection ?? { kind: "local" }, privateKey: args.privateKey };
+        this.hasGpus = (args.gpus ?? "none") !== "none";
+        this.gpus = parts.report.gpus;
+        this.dockerVersion = parts.report.docker;
+        this.registerOutputs({ gpus: this.gpus, dockerVersion: this.dockerVersion });
+    }
+}

@@ -1,0 +1,134 @@
+/**
+ * ReverseProxyNetwork: a user-defined Docker network with IPv6, where containers find each
+ * other by name through Docker's DNS, and a Caddy reverse proxy on it whose routes are code.
+ */
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import { buildCaddyConfig, ProxyRoute } from "./caddyConfig";
+import { DEFAULT_IMAGES, DEFAULT_IPV6_SUBNET, PROXY_ADMIN_PORT, PROXY_HEALTH_PORT } from "./config";
+import { hardenedContainer } from "./container";
+import { TOKENS } from "./tokens";
+
+export interface ReverseProxyNetworkArgs {
+    /** Docker network name. @default "reverse_proxy" */
+    networkName?: string;
+    /** IPv6 subnet of the network. @default "fd6d:6d61:6765::/64" (a ULA range) */
+    ipv6Subnet?: string;
+    /** IPv4 subnet; set it to keep Docker from picking one (and to keep previews stable). @default Docker's choice */
+    ipv4Subnet?: string;
+    /** Proxy container name. @default `${name}-proxy` */
+    containerName?: string;
+    /** Proxy image. @default "caddy:2.10.2-alpine" */
+    image?: string;
+    /** Host address the proxy's ports are published on. @default "127.0.0.1" */
+    bindAddress?: string;
+    /** HTTP port (published and listened on with the same number, so redirects stay right). @default 80 */
+    httpPort?: number;
+    /** HTTPS port. @default 443 */
+    httpsPort?: number;
+    /** Certificates: "acme" (public CA), "internal" (Caddy's own CA) or "off" (HTTP only). @default "internal" */
+    tls?: "acme" | "internal" | "off";
+    /** ACME account e-mail; required with tls "acme". @default none */
+    acmeEmail?: string;
+    /** Caddy admin API: "off" or "loopback" inside the container. @default "off" */
+    adminApi?: "off" | "loopback";
+    /** Routes: host (and path) → container name and port. @default [] */
+    routes?: ProxyRoute[];
+    /** Docker volume for certificates and ACME state (a StorageLayout volume). */
+    dataVolumeName: pulumi.Input<string>;
+    /** Resources the proxy container waits for (its storage gates). @default [] */
+    dependsOn?: pulumi.Input<pulumi.Resource>[];
+}
+
+export interface ReverseProxyNetworkParts {
+    network: docker.Network;
+    proxy: docker.Container;
+    caddyConfig: Record<string, unknown>;
+}
+
+const CADDY_CONFIG_PATH = "/etc/caddy/mmagent.json";
+
+export function proxyCaddyConfig(args: ReverseProxyNetworkArgs): Record<string, unknown> {
+    return buildCaddyConfig({
+        routes: args.routes ?? [],
+        httpPort: args.httpPort ?? 80,
+        httpsPort: args.httpsPort ?? 443,
+        tls: args.tls ?? "internal",
+        acmeEmail: args.acmeEmail,
+        adminApi: args.adminApi ?? "off",
+        healthPort: PROXY_HEALTH_PORT,
+        adminPort: PROXY_ADMIN_PORT,
+        storageRoot: "/data/caddy",
+    });
+}
+
+export function buildReverseProxyNetwork(name: string, args: ReverseProxyNetworkArgs, parent: pulumi.Resource): ReverseProxyNetworkParts {
+    const networkName = args.networkName ?? "reverse_proxy";
+    const ipamConfigs = [{ subnet: args.ipv6Subnet ?? DEFAULT_IPV6_SUBNET }, ...(args.ipv4Subnet ? [{ subnet: args.ipv4Subnet }] : [])];
+    const network = new docker.Network(
+        `${name}-network`,
+        { name: networkName, driver: "bridge", ipv6: true, ipamConfigs, labels: [{ label: "mmagent.network", value: networkName }] },
+        { parent },
+    );
+
+    const httpPort = args.httpPort ?? 80;
+    const tlsOn = (args.tls ?? "internal") !== "off";
+    const httpsPort = args.httpsPort ?? 443;
+    const bindAddress = args.bindAddress ?? "127.0.0.1";
+    const caddyConfig = proxyCaddyConfig(args);
+    const ports = [{ internal: httpPort, external: httpPort, ip: bindAddress }];
+    if (tlsOn) ports.push({ internal: httpsPort, external: httpsPort, ip: bindAddress });
+    const containerName = args.containerName ?? `${name}-proxy`;
+    const proxy = hardenedContainer(
+        `${name}-proxy`,
+        {
+            containerName,
+            image: args.image ?? DEFAULT_IMAGES.proxy,
+            networkName: network.name,
+            aliases: ["proxy"],
+            command: ["caddy", "run", "--config", CADDY_CONFIG_PATH],
+            envs: ["XDG_DATA_HOME=/data", "XDG_CONFIG_HOME=/data/config"],
+            mounts: [{ volumeName: args.dataVolumeName, target: "/data", readOnly: false }],
+            ports,
+            healthcheck: ["CMD", "wget", "-q", "-O", "/dev/null", `http://127.0.0.1:${PROXY_HEALTH_PORT}/`],
+            // Binding 80/443 as a non-privileged process needs this one capability.
+            capAdd: Math.min(...ports.map((p) => p.internal)) < 1024 ? ["NET_BIND_SERVICE"] : [],
+            uploads: [{ file: CADDY_CONFIG_PATH, content: JSON.stringify(caddyConfig, null, 2) }],
+            labels: { "mmagent.role": "proxy" },
+        },
+        { parent, dependsOn: args.dependsOn },
+    );
+    return { network, proxy, caddyConfig };
+}
+
+export class ReverseProxyNetwork extends pulumi.ComponentResource {
+    public readonly network: docker.Network;
+    public readonly proxy: docker.Container;
+    /** The network's name, for containers joining it. */
+    public readonly networkName: pulumi.Output<string>;
+    /** The generated Caddy config (data). */
+    public readonly caddyConfig: Record<string, unknown>;
+    /** Base URL per routed host. */
+    public readonly urls: Record<string, string>;
+
+    constructor(name: string, args: ReverseProxyNetworkArgs, opts?: pulumi.ComponentResourceOptions) {
+        super(TOKENS.reverseProxyNetwork, name, {}, opts);
+        const parts = buildReverseProxyNetwork(name, args, this);
+        this.network = parts.network;
+        this.proxy = parts.proxy;
+        this.networkName = parts.network.name;
+        this.caddyConfig = parts.caddyConfig;
+        this.urls = routeUrls(args);
+        this.registerOutputs({ networkName: this.networkName, urls: this.urls });
+    }
+}
+
+/** The URL a browser uses for each routed host. */
+export function routeUrls(args: Pick<ReverseProxyNetworkArgs, "routes" | "tls" | "httpPort" | "httpsPort">): Record<string, string> {
+    const tlsOn = (args.tls ?? "internal") !== "off";
+    const portNumber = tlsOn ? (args.httpsPort ?? 443) : (args.httpPort ?? 80);
+    const suffix = portNumber === (tlsOn ? 443 : 80) ? "" : `:${portNumber}`;
+    const out: Record<string, string> = {};
+    for (const r of args.routes ?? []) out[r.host] = `${tlsOn ? "https" : "http"}://${r.host}${suffix}${(r.path ?? "/").replace(/\*$/, "")}`;
+    return out;
+}

@@ -1,0 +1,357 @@
+#!/usr/bin/env bash
+# Per-service storage on the host: create and tune volumes, take pre-change snapshots with
+# retention, restore a service's volumes from one of them.
+#
+# Every parameter arrives as an environment variable (never interpolated into a command line by
+# the caller) and is re-validated here against the same allow-lists the program uses.
+#
+#   MMAGENT_ACTION    ensure | snapshot | restore
+#   MMAGENT_BACKEND   zfs | btrfs | dir
+#   MMAGENT_ROOT      zfs: parent dataset (tank/mmagent); btrfs/dir: absolute path
+#   ensure:   MMAGENT_VOLUME, MMAGENT_ZFS_PROPERTIES ("k=v k=v"), MMAGENT_BTRFS_NOCOW (0|1),
+#             MMAGENT_BTRFS_COMPRESSION ("" | zstd | lzo), MMAGENT_QUOTA_GIB ("" | number)
+#   snapshot: MMAGENT_VOLUMES ("a b"), MMAGENT_SNAPSHOT, MMAGENT_KEEP, MMAGENT_CONTAINER ("" = none),
+#             MMAGENT_NEXT_IMAGE, MMAGENT_PROTECT ("" | snapshot name never to prune)
+#   restore:  MMAGENT_VOLUMES, MMAGENT_SNAPSHOT, MMAGENT_CONTAINER, MMAGENT_EXPECT_IMAGE
+#
+# stdout: one JSON object describing the result. Progress and warnings go to stderr.
+set -euo pipefail
+export LC_ALL=C
+
+die() { printf 'mmagent storage: %s\n' "$*" >&2; exit 1; }
+note() { printf 'mmagent storage: %s\n' "$*" >&2; }
+
+NAME_RE='^[a-z][a-z0-9-]{0,30}[a-z0-9]$'
+SNAP_RE='^mmagent-(pre|replaced)-[0-9a-z-]{4,40}$'
+PATH_RE='^(/[A-Za-z0-9._@+][A-Za-z0-9._@+-]*)+$'
+DATASET_RE='^[A-Za-z][A-Za-z0-9_.:-]*(/[A-Za-z0-9][A-Za-z0-9_.:-]*)*$'
+IMAGE_RE='^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,511}$'
+
+require_match() { # value regex description
+  [[ "$1" =~ $2 ]] || die "invalid $3: '$(printf '%q' "$1" | cut -c1-80)'"
+}
+
+ACTION="${MMAGENT_ACTION:-}"
+BACKEND="${MMAGENT_BACKEND:-}"
+ROOT="${MMAGENT_ROOT:-}"
+case "$BACKEND" in
+  zfs) require_match "$ROOT" "$DATASET_RE" "MMAGENT_ROOT (zfs dataset)" ;;
+  btrfs|dir) require_match "$ROOT" "$PATH_RE" "MMAGENT_ROOT (absolute path)"
+             [[ "$ROOT/" != *"/../"* && "$ROOT/" != *"/./"* ]] || die "MMAGENT_ROOT must not contain . or .. segments" ;;
+  *) die "MMAGENT_BACKEND must be zfs, btrfs or dir (got '$(printf '%q' "$BACKEND" | cut -c1-40)')" ;;
+esac
+
+# One storage operation at a time on a host: parallel pulumi steps must not interleave a
+# stop/snapshot/start of one service with another's.
+LOCK_FILE="/run/lock/mmagent-storage.lock"
+[[ -d /run/lock ]] || LOCK_FILE="/tmp/mmagent-storage.lock"
+exec 9>"$LOCK_FILE"
+flock 9
+
+json_str() { # minimal JSON string escaping for the values this script emits (validated names, paths, images)
+  local s=${1//\\/\\\\}; s=${s//\"/\\\"}; printf '"%s"' "$s"
+}
+
+now_iso() { date -u +%Y-%m-%dT%H:%M:%S.%NZ | sed 's/\.\([0-9]\{3\}\)[0-9]*Z$/.\1Z/'; }
+
+# ---------------------------------------------------------------------------------------------
+# Paths per backend
+live_path() { printf '%s/%s' "$ROOT" "$1"; }                       # btrfs/dir
+snap_dir() { printf '%s/.snapshots/%s' "$ROOT" "$1"; }             # btrfs
+dataset() { printf '%s/%s' "$ROOT" "$1"; }                         # zfs
+
+# ---------------------------------------------------------------------------------------------
+# ensure: create the volume if missing, apply the profile's tuning; idempotent.
+ensure_volume() {
+  local vol="$1" path
+  require_match "$vol" "$NAME_RE" "MMAGENT_VOLUME"
+  local nocow="${MMAGENT_BTRFS_NOCOW:-0}" compression="${MMAGENT_BTRFS_COMPRESSION:-}" quota="${MMAGENT_QUOTA_GIB:-}"
+  [[ "$nocow" =~ ^[01]$ ]] || die "MMAGENT_BTRFS_NOCOW must be 0 or 1"
+  [[ "$compression" =~ ^(|zstd|lzo)$ ]] || die "MMAGENT_BTRFS_COMPRESSION must be empty, zstd or lzo"
+  [[ "$quota" =~ ^([0-9]+(\.[0-9]+)?)?$ ]] || die "MMAGENT_QUOTA_GIB must be a number"
+  case "$BACKEND" in
+    zfs)
+      local ds props=() kv
+      ds=$(dataset "$vol")
+      for kv in ${MMAGENT_ZFS_PROPERTIES:-}; do
+        [[ "$kv" =~ ^[a-z:]+=[A-Za-z0-9]+$ ]] || die "invalid ZFS property '$kv'"
+        props+=("$kv")
+      done
+      [[ -n "$quota" ]] && props+=("quota=${quota}G")
+      if ! zfs list -H -o name "$ds" >/dev/null 2>&1; then
+        note "creating dataset $ds"
+        local create_args=() p
+        for p in "${props[@]}"; do create_args+=(-o "$p"); done
+        zfs create -p "${create_args[@]}" "$ds"
+      fi
+      # Re-assert: a property changed by hand drifts back to the declared profile.
+      ((${#props[@]})) && zfs set "${props[@]}" "$ds"
+      path=$(zfs get -H -o value mountpoint "$ds")
+      ;;
+    btrfs)
+      path=$(live_path "$vol")
+      mkdir -p "$ROOT/.snapshots"
+      if [[ ! -e "$path" ]]; then
+        note "creating subvolume $path"
+        btrfs subvolume create "$path" >/dev/null
+      elif ! btrfs subvolume show "$path" >/dev/null 2>&1; then
+        die "$path exists but is not a Btrfs subvolume: move it aside, then run again"
+      fi
+      mkdir -p "$(snap_dir "$vol")"
+      if [[ "$nocow" == 1 ]] && ! lsattr -d "$path" | cut -d' ' -f1 | grep -q C; then
+        if [[ -z "$(ls -A "$path")" ]]; then
+          chattr +C "$path"
+        else
+          note "warning: $path already holds files; no-CoW applies only to files created from now on"
+          chattr +C "$path"
+        fi
+      fi
+      if [[ -n "$compression" ]]; then
+        [[ "$(btrfs property get "$path" compression 2>/dev/null)" == "compression=$compression" ]] \
+          || btrfs property set "$path" compression "$compression"
+      fi
+      if [[ -n "$quota" ]]; then
+        btrfs quota enable "$ROOT" 2>/dev/null || true
+        btrfs qgroup limit "${quota}G" "$path"
+      fi
+      ;;
+    dir)
+      path=$(live_path "$vol")
+      mkdir -p "$path"
+      ;;
+  esac
+  printf '{"volume":%s,"path":%s}\n' "$(json_str "$vol")" "$(json_str "$path")"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Containers: stop for a consistent snapshot/restore, start again as it was.
+WAS_RUNNING=""
+stop_container() {
+  local c="$1"
+  [[ -z "$c" ]] && return 0
+  require_match "$c" "$NAME_RE" "MMAGENT_CONTAINER"
+  command -v docker >/dev/null 2>&1 || { note "docker not found; not stopping $c"; return 0; }
+  if [[ "$(docker inspect -f '{{.State.Running}}' -- "$c" 2>/dev/null || true)" == "true" ]]; then
+    note "stopping $c for a consistent snapshot"
+    docker stop -- "$c" >/dev/null
+    WAS_RUNNING="$c"
+  fi
+}
+start_again() {
+  if [[ -n "$WAS_RUNNING" ]]; then
+    note "starting $WAS_RUNNING again"
+    docker start -- "$WAS_RUNNING" >/dev/null || note "warning: could not start $WAS_RUNNING"
+    WAS_RUNNING=""
+  fi
+}
+trap start_again EXIT
+
+container_image() {
+  local c="$1"
+  [[ -z "$c" ]] && return 0
+  command -v docker >/dev/null 2>&1 || return 0
+  docker inspect -f '{{.Config.Image}}' -- "$c" 2>/dev/null || true
+}
+
+parse_volumes() {
+  VOLUMES=()
+  local vol
+  for vol in ${MMAGENT_VOLUMES:-}; do
+    require_match "$vol" "$NAME_RE" "volume name in MMAGENT_VOLUMES"
+    VOLUMES+=("$vol")
+  done
+  ((${#VOLUMES[@]})) || die "MMAGENT_VOLUMES is empty"
+}
+
+# Metadata of a Btrfs snapshot lives beside it, `<name>.json`.
+write_meta() { # file created_iso created_ns image next_image
+  local tmp="$1.tmp"
+  printf '{"createdAt":%s,"createdNs":%s,"image":%s,"nextImage":%s}\n' \
+    "$(json_str "$2")" "$3" "$(json_str "$4")" "$(json_str "$5")" >"$tmp"
+  mv -f "$tmp" "$1"
+}
+meta_field() { # file field
+  sed -n "s/.*\"$2\":\"\{0,1\}\([^\",}]*\)\"\{0,1\}.*/\1/p" "$1" 2>/dev/null | head -n1
+}
+
+# ---------------------------------------------------------------------------------------------
+# snapshot: one read-only snapshot of each of a service's volumes, same name, then retention.
+take_snapshots() {
+  parse_volumes
+  local name="${MMAGENT_SNAPSHOT:-}" keep="${MMAGENT_KEEP:-}" container="${MMAGENT_CONTAINER:-}"
+  local next="${MMAGENT_NEXT_IMAGE:-}" protect="${MMAGENT_PROTECT:-}"
+  require_match "$name" "$SNAP_RE" "MMAGENT_SNAPSHOT"
+  [[ "$keep" =~ ^[1-9][0-9]{0,3}$ ]] || die "MMAGENT_KEEP must be a number from 1 to 9999"
+  [[ -z "$next" ]] || require_match "$next" "$IMAGE_RE" "MMAGENT_NEXT_IMAGE"
+  [[ -z "$protect" ]] || require_match "$protect" "$SNAP_RE" "MMAGENT_PROTECT"
+  [[ "$BACKEND" == dir ]] && die "the dir backend takes no snapshots"
+
+  local missing=() vol
+  for vol in "${VOLUMES[@]}"; do snapshot_exists "$vol" "$name" || missing+=("$vol"); done
+  local image created_iso created_ns
+  image=$(container_image "$container")
+  created_iso=$(now_iso); created_ns=$(date +%s%N)
+  if ((${#missing[@]})); then
+    # Only a snapshot that is really new stops the service; a re-run of a finished one does not.
+    stop_container "$container"
+    for vol in "${missing[@]}"; do make_snapshot "$vol" "$name" "$created_iso" "$created_ns" "$image" "$next"; done
+    start_again
+  fi
+  local out="" first=1 ref
+  for vol in "${VOLUMES[@]}"; do
+    ref=$(snapshot_ref "$vol" "$name")
+    prune "$vol" "$keep" "$name" "$protect"
+    [[ $first == 1 ]] || out+=","
+    out+="$(json_str "$vol"):$(json_str "$ref")"; first=0
+  done
+  # Report what the snapshot holds (from its metadata, so a re-run reports the original).
+  read_meta "${VOLUMES[0]}" "$name"
+  printf '{"snapshot":%s,"createdAt":%s,"image":%s,"nextImage":%s,"volumes":{%s}}\n' \
+    "$(json_str "$name")" "$(json_str "$META_CREATED")" "$(json_str "$META_IMAGE")" "$(json_str "$META_NEXT")" "$out"
+}
+
+snapshot_exists() { # vol name
+  case "$BACKEND" in
+    btrfs) [[ -d "$(snap_dir "$1")/$2" && -f "$(snap_dir "$1")/$2.json" ]] ;;
+    zfs) zfs list -H -o name -t snapshot "$(dataset "$1")@$2" >/dev/null 2>&1 ;;
+  esac
+}
+snapshot_ref() {
+  case "$BACKEND" in
+    btrfs) printf '%s/%s' "$(snap_dir "$1")" "$2" ;;
+    zfs) printf '%s@%s' "$(dataset "$1")" "$2" ;;
+  esac
+}
+
+make_snapshot() { # vol name created_iso created_ns image next
+  local vol="$1" name="$2"
+  case "$BACKEND" in
+    btrfs)
+      local dir target
+      dir=$(snap_dir "$vol"); target="$dir/$name"
+      mkdir -p "$dir"
+      # A run killed after the snapshot but before its metadata leaves the snapshot: keep it.
+      [[ -d "$target" ]] || btrfs subvolume snapshot -r "$(live_path "$vol")" "$target" >/dev/null
+      write_meta "$target.json" "$3" "$4" "$5" "$6"
+      note "snapshot $target"
+      ;;
+    zfs)
+      zfs snapshot -o "mmagent:created=$3" -o "mmagent:image=${5:--}" -o "mmagent:next-image=${6:--}" "$(dataset "$vol")@$name"
+      note "snapshot $(dataset "$vol")@$name"
+      ;;
+  esac
+}
+
+META_CREATED="" META_IMAGE="" META_NEXT=""
+read_meta() { # vol name
+  case "$BACKEND" in
+    btrfs)
+      local f; f="$(snap_dir "$1")/$2.json"
+      META_CREATED=$(meta_field "$f" createdAt); META_IMAGE=$(meta_field "$f" image); META_NEXT=$(meta_field "$f" nextImage) ;;
+    zfs)
+      local ref; ref="$(dataset "$1")@$2"
+      META_CREATED=$(zfs get -H -o value mmagent:created "$ref")
+      META_IMAGE=$(zfs get -H -o value mmagent:image "$ref"); [[ "$META_IMAGE" == "-" ]] && META_IMAGE=""
+      META_NEXT=$(zfs get -H -o value mmagent:next-image "$ref"); [[ "$META_NEXT" == "-" ]] && META_NEXT="" ;;
+  esac
+}
+
+# Keep the newest $keep snapshots this project made (name prefix mmagent-); never touch others,
+# never the one just taken, never the protected one (a pending restoreFrom).
+prune() { # vol keep current protect
+  local vol="$1" keep="$2" current="$3" protect="$4" names=() n
+  case "$BACKEND" in
+    btrfs)
+      local dir f; dir=$(snap_dir "$vol")
+      # Oldest first, by the nanosecond timestamp recorded in the metadata.
+      while IFS= read -r n; do names+=("$n"); done < <(
+        for f in "$dir"/mmagent-*.json; do
+          [[ -e "$f" ]] || continue
+          n=$(basename "$f" .json)
+          [[ "$n" =~ $SNAP_RE && -d "$dir/$n" ]] || continue
+          printf '%s %s\n' "$(meta_field "$f" createdNs)" "$n"
+        done | sort -n | cut -d' ' -f2)
+      ;;
+    zfs)
+      while IFS= read -r n; do
+        n=${n#*@}
+        [[ "$n" =~ $SNAP_RE ]] && names+=("$n")
+      done < <(zfs list -H -o name -t snapshot -s createtxg -d 1 "$(dataset "$vol")")
+      ;;
+  esac
+  local excess=$(( ${#names[@]} - keep ))
+  local i
+  for ((i = 0; i < ${#names[@]} && excess > 0; i++)); do
+    n="${names[$i]}"
+    [[ "$n" == "$current" || "$n" == "$protect" ]] && continue
+    note "retention: removing $vol@$n"
+    case "$BACKEND" in
+      btrfs) btrfs subvolume delete "$(snap_dir "$vol")/$n" >/dev/null; rm -f "$(snap_dir "$vol")/$n.json" ;;
+      zfs) zfs destroy "$(dataset "$vol")@$n" ;;
+    esac
+    excess=$((excess - 1))
+  done
+}
+
+# ---------------------------------------------------------------------------------------------
+# restore: put each volume back to the snapshot; the state being replaced is kept as a
+# `mmagent-replaced-*` snapshot, so a restore is itself undoable.
+restore_snapshots() {
+  parse_volumes
+  local name="${MMAGENT_SNAPSHOT:-}" container="${MMAGENT_CONTAINER:-}" expect="${MMAGENT_EXPECT_IMAGE:-}"
+  require_match "$name" "$SNAP_RE" "MMAGENT_SNAPSHOT"
+  [[ -z "$expect" ]] || require_match "$expect" "$IMAGE_RE" "MMAGENT_EXPECT_IMAGE"
+  [[ "$BACKEND" == dir ]] && die "the dir backend takes no snapshots, so there is nothing to restore"
+  local vol
+  for vol in "${VOLUMES[@]}"; do
+    snapshot_exists "$vol" "$name" || die "snapshot $name of volume $vol does not exist; list them with: pulumi stack output snapshots"
+  done
+  read_meta "${VOLUMES[0]}" "$name"
+  if [[ -n "$expect" && -n "$META_IMAGE" && "$META_IMAGE" != "$expect" ]]; then
+    die "snapshot $name holds data of image $META_IMAGE, but the service is configured with $expect: set the service's image to $META_IMAGE so data and image roll back together"
+  fi
+  local stamp; stamp="$(date -u +%Y%m%dt%H%M%S)-$(printf '%04x' $((RANDOM % 65536)))"
+  local aside="mmagent-replaced-$stamp" image created_iso created_ns
+  image=$(container_image "$container")
+  created_iso=$(now_iso); created_ns=$(date +%s%N)
+  stop_container "$container"
+  for vol in "${VOLUMES[@]}"; do
+    case "$BACKEND" in
+      btrfs)
+        local live dir; live=$(live_path "$vol"); dir=$(snap_dir "$vol")
+        if [[ -e "$live" ]]; then
+          # Move the live subvolume aside (a rename, instant) and mark it read-only.
+          mv -- "$live" "$dir/$aside"
+          btrfs property set -ts "$dir/$aside" ro true
+          write_meta "$dir/$aside.json" "$created_iso" "$created_ns" "$image" ""
+        fi
+        btrfs subvolume snapshot "$dir/$name" "$live" >/dev/null
+        ;;
+      zfs)
+        local ds parent; ds=$(dataset "$vol"); parent="${ds%/*}"
+        # Keep the current state, then clone the chosen snapshot into the live name and promote
+        # it; the replaced dataset stays as a clone under <parent>/.replaced (nothing is destroyed).
+        zfs snapshot -o "mmagent:created=$created_iso" -o "mmagent:image=${image:--}" "$ds@$aside"
+        zfs create -p "$parent/mmagent-replaced"
+        zfs rename "$ds" "$parent/mmagent-replaced/$vol-$stamp"
+        zfs clone "$parent/mmagent-replaced/$vol-$stamp@$name" "$ds"
+        zfs promote "$ds"
+        # A clone inherits from its parent, not its origin: carry the profile's tuning over.
+        local prop val
+        while IFS=$'\t' read -r prop val; do
+          [[ "$prop" == mountpoint ]] || zfs set "$prop=$val" "$ds"
+        done < <(zfs get -H -o property,value -s local all "$parent/mmagent-replaced/$vol-$stamp")
+        ;;
+    esac
+    note "restored $vol from $name (previous state kept as $aside)"
+  done
+  start_again
+  printf '{"restored":%s,"replacedBy":%s,"image":%s}\n' "$(json_str "$name")" "$(json_str "$aside")" "$(json_str "$META_IMAGE")"
+}
+
+case "$ACTION" in
+  ensure) ensure_volume "${MMAGENT_VOLUME:-}" ;;
+  snapshot) take_snapshots ;;
+  restore) restore_snapshots ;;
+  *) die "MMAGENT_ACTION must be ensure, snapshot or restore" ;;
+esac

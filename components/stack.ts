@@ -1,0 +1,159 @@
+/**
+ * Composes the four components for one environment stack from its validated config.
+ * `index.ts` is this plus reading config; tests call it directly too.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { ProxyRoute } from "./caddyConfig";
+import { SERVICE_ROLES, ServiceRole, StackConfig } from "./config";
+import { MultimodalAgentStack } from "./multimodalAgentStack";
+import { NvidiaHost } from "./nvidiaHost";
+import { ReverseProxyNetwork } from "./reverseProxyNetwork";
+import { containerName, ROLES } from "./roles";
+import { ServiceGuard, StorageLayout, VolumeSpec } from "./storageLayout";
+import { GpuInfo, SnapshotInfo } from "./types";
+
+export interface StackSecrets {
+    /** SSH private key for an ssh host. */
+    sshPrivateKey?: pulumi.Input<string>;
+}
+
+export interface StackOutputs {
+    /** URL per routed host name. */
+    urls: Record<string, string>;
+    /** GPUs as a container sees them. */
+    gpus: pulumi.Output<GpuInfo[]>;
+    dockerVersion: pulumi.Output<string>;
+    networkName: pulumi.Output<string>;
+    /** Container name per enabled role, and the proxy. */
+    containers: Record<string, string>;
+    /** Volume name → host path. */
+    volumePaths: pulumi.Output<Record<string, string>>;
+    /** Container name → its latest pre-change snapshot (the `restoreFrom` value is `.snapshot`). */
+    snapshots: pulumi.Output<Record<string, SnapshotInfo>>;
+}
+
+export const PROXY_DATA_VOLUME = "proxy-data";
+
+/** Every volume of the stack with its profile and the container that writes it. Pure. */
+export function planVolumes(config: StackConfig): VolumeSpec[] {
+    const quota = (name: string) => config.storage.quotasGiB[name];
+    const volumes: VolumeSpec[] = [
+        { name: PROXY_DATA_VOLUME, profile: "text", service: proxyContainerName(config), quotaGiB: quota(PROXY_DATA_VOLUME) },
+    ];
+    for (const role of SERVICE_ROLES) {
+        const s = config.services[role];
+        if (!s.enabled) continue;
+        const service = containerName(config.namePrefix, role);
+        for (const v of [...ROLES[role].volumes, ...s.extraVolumes]) {
+            volumes.push({ name: v.name, profile: v.profile, readOnly: v.readOnly, service, quotaGiB: quota(v.name) });
+        }
+    }
+    return volumes;
+}
+
+/** Pre-change snapshot guards: container → image about to run (and a pending restore). Pure. */
+export function planGuards(config: StackConfig): Record<string, ServiceGuard> {
+    const guards: Record<string, ServiceGuard> = {
+        [proxyContainerName(config)]: { container: proxyContainerName(config), image: config.proxy.image },
+    };
+    for (const role of SERVICE_ROLES) {
+        const s = config.services[role];
+        if (!s.enabled) continue;
+        const container = containerName(config.namePrefix, role);
+        guards[container] = { container, image: s.image, restoreFrom: s.restoreFrom };
+    }
+    return guards;
+}
+
+/** Proxy routes: each service with a `host`, then the extra `proxy.routes`. Pure. */
+export function planRoutes(config: StackConfig): ProxyRoute[] {
+    const routes: ProxyRoute[] = [];
+    for (const role of SERVICE_ROLES) {
+        const s = config.services[role];
+        if (s.enabled && s.host) routes.push({ host: s.host, upstream: containerName(config.namePrefix, role), port: ROLES[role].port });
+    }
+    for (const r of config.proxy.routes) {
+        routes.push({ host: r.host, upstream: containerName(config.namePrefix, r.service as ServiceRole), port: r.port, path: r.path });
+    }
+    return routes;
+}
+
+export function proxyContainerName(config: StackConfig): string {
+    return `${config.namePrefix}-proxy`;
+}
+
+export function composeStack(config: StackConfig, secrets: StackSecrets = {}): StackOutputs {
+    const prefix = config.namePrefix;
+    const host = new NvidiaHost(`${prefix}-host`, {
+        connection: config.host.connection,
+        privateKey: secrets.sshPrivateKey,
+        gpus: config.host.gpus,
+        toolkitVersion: config.host.toolkitVersion,
+        cdi: config.host.cdi,
+        sysctls: config.host.sysctls,
+        gpuSmokeTestImage: config.host.gpuSmokeTestImage,
+    });
+    const onHost = { providers: [host.dockerProvider] };
+
+    const storage = new StorageLayout(
+        `${prefix}-storage`,
+        {
+            host: host.access,
+            backend: config.storage.backend,
+            root: config.storage.root,
+            volumes: planVolumes(config),
+            services: planGuards(config),
+            keepSnapshots: config.storage.retention.keep,
+            dockerNamePrefix: prefix,
+            dependsOn: [host.ready],
+        },
+        onHost,
+    );
+
+    const routes = planRoutes(config);
+    const edge = new ReverseProxyNetwork(
+        `${prefix}-edge`,
+        {
+            networkName: config.network.name,
+            ipv6Subnet: config.network.ipv6Subnet,
+            ipv4Subnet: config.network.ipv4Subnet,
+            containerName: proxyContainerName(config),
+            image: config.proxy.image,
+            bindAddress: config.proxy.bindAddress,
+            httpPort: config.proxy.httpPort,
+            httpsPort: config.proxy.httpsPort,
+            tls: config.proxy.tls,
+            acmeEmail: config.proxy.acmeEmail,
+            adminApi: config.proxy.adminApi,
+            routes,
+            dataVolumeName: storage.volume(PROXY_DATA_VOLUME).dockerVolume.name,
+            dependsOn: storage.gatesFor(proxyContainerName(config)),
+        },
+        onHost,
+    );
+
+    const agents = new MultimodalAgentStack(
+        `${prefix}-agents`,
+        {
+            namePrefix: prefix,
+            services: config.services,
+            networkName: edge.networkName,
+            storage: {
+                dockerVolumeName: (v) => storage.volume(v).dockerVolume.name,
+                gatesFor: (c) => storage.gatesFor(c),
+            },
+            hostGpus: config.host.gpus,
+        },
+        onHost,
+    );
+
+    return {
+        urls: edge.urls,
+        gpus: host.gpus,
+        dockerVersion: host.dockerVersion,
+        networkName: edge.networkName,
+        containers: { ...agents.containerNames, proxy: proxyContainerName(config) },
+        volumePaths: storage.paths,
+        snapshots: storage.latestSnapshots,
+    };
+}

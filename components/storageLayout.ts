@@ -1,0 +1,241 @@
+/**
+ * StorageLayout: one ZFS dataset, Btrfs subvolume or directory per volume, tuned by profile,
+ * bound into Docker as a named volume; a pre-change snapshot of a service's writable volumes
+ * before its image changes; and a declarative restore.
+ *
+ * How the pre-change snapshot lands before the container is replaced: the snapshot command's
+ * triggers hold the consuming service's image, so an image change replaces (re-runs) it, and the
+ * service's container depends on it, so Pulumi creates the new container only after the
+ * snapshot exists. The script stops the running container for a consistent snapshot and starts
+ * it again; Pulumi then replaces it.
+ */
+import * as command from "@pulumi/command";
+import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import { hostScriptCommand, parseScriptOutput } from "./hostScript";
+import { TOKENS } from "./tokens";
+import { HostAccess, PROFILE_TUNING, SnapshotInfo, StorageBackend, VolumeProfile } from "./types";
+
+export interface VolumeSpec {
+    /** Volume name: the dataset/subvolume/directory under `root`, and part of the Docker volume name. */
+    name: string;
+    /** Filesystem tuning. */
+    profile: VolumeProfile;
+    /** Input data: mounted read-only and never snapshotted or restored with its service. @default false */
+    readOnly?: boolean;
+    /** Quota in GiB (ZFS `quota`, Btrfs qgroup limit; ignored by dir). @default no quota */
+    quotaGiB?: number;
+    /** The container that writes this volume: its image change triggers the pre-change snapshot. @default none */
+    service?: string;
+}
+
+/** A service whose writable volumes are snapshotted before its image changes. */
+export interface ServiceGuard {
+    /** Container name (stopped for the snapshot and the restore). */
+    container: string;
+    /** The image the service is about to run. */
+    image: string;
+    /** Restore the service's writable volumes from this snapshot before it starts. @default none */
+    restoreFrom?: string;
+}
+
+export interface StorageLayoutArgs {
+    /** The host the storage lives on. */
+    host: HostAccess;
+    /** zfs, btrfs or dir (plain directories: no snapshots, a warning at preview). */
+    backend: StorageBackend;
+    /** zfs: parent dataset (`tank/mmagent`); btrfs: a path on a Btrfs filesystem; dir: any absolute path. */
+    root: string;
+    /** Volumes to create. */
+    volumes: VolumeSpec[];
+    /** Services keyed by container name, as referenced from `VolumeSpec.service`. @default {} */
+    services?: Record<string, ServiceGuard>;
+    /** Snapshots to keep per volume (only `mmagent-*` ones are counted or pruned). @default 10 */
+    keepSnapshots?: number;
+    /** Prefix for the Docker volume names. @default the component name */
+    dockerNamePrefix?: string;
+    /** Resources the host steps wait for (e.g. the host preparation). @default [] */
+    dependsOn?: pulumi.Input<pulumi.Resource>[];
+}
+
+export interface StorageVolume {
+    spec: VolumeSpec;
+    /** Host path the volume binds (known after the ensure step). */
+    path: pulumi.Output<string>;
+    dockerVolume: docker.Volume;
+    ensure: command.local.Command | command.remote.Command;
+}
+
+export interface ServiceStorage {
+    /** Stable id of the current change; names the pre-change snapshot. */
+    changeId?: random.RandomId;
+    snapshot?: command.local.Command | command.remote.Command;
+    restore?: command.local.Command | command.remote.Command;
+    /** What a container must depend on: its pre-change snapshot and pending restore. */
+    gates: pulumi.Resource[];
+    /** The latest pre-change snapshot of the service's volumes. */
+    latestSnapshot?: pulumi.Output<SnapshotInfo>;
+}
+
+export interface StorageLayoutParts {
+    volumes: Record<string, StorageVolume>;
+    services: Record<string, ServiceStorage>;
+}
+
+export const SNAPSHOT_PREFIX = "mmagent-pre-";
+
+/** Parameters of the ensure step for one volume. Exported for the host-side tests. */
+export function ensureParams(args: Pick<StorageLayoutArgs, "backend" | "root">, vol: VolumeSpec): Record<string, string> {
+    const tuning = PROFILE_TUNING[vol.profile];
+    return {
+        MMAGENT_ACTION: "ensure",
+        MMAGENT_BACKEND: args.backend,
+        MMAGENT_ROOT: args.root,
+        MMAGENT_VOLUME: vol.name,
+        MMAGENT_ZFS_PROPERTIES: Object.entries(tuning.zfs)
+            .map(([k, val]) => `${k}=${val}`)
+            .join(" "),
+        MMAGENT_BTRFS_NOCOW: tuning.btrfsNoCow ? "1" : "0",
+        MMAGENT_BTRFS_COMPRESSION: tuning.btrfsCompression,
+        MMAGENT_QUOTA_GIB: vol.quotaGiB === undefined ? "" : String(vol.quotaGiB),
+    };
+}
+
+export function snapshotParams(
+    args: Pick<StorageLayoutArgs, "backend" | "root" | "keepSnapshots">,
+    volumes: string[],
+    guard: ServiceGuard,
+    snapshot: string,
+): Record<string, string> {
+    return {
+        MMAGENT_ACTION: "snapshot",
+        MMAGENT_BACKEND: args.backend,
+        MMAGENT_ROOT: args.root,
+        MMAGENT_VOLUMES: volumes.join(" "),
+        MMAGENT_SNAPSHOT: snapshot,
+        MMAGENT_KEEP: String(args.keepSnapshots ?? 10),
+        MMAGENT_CONTAINER: guard.container,
+        MMAGENT_NEXT_IMAGE: guard.image,
+        MMAGENT_PROTECT: guard.restoreFrom ?? "",
+    };
+}
+
+export function restoreParams(args: Pick<StorageLayoutArgs, "backend" | "root">, volumes: string[], guard: ServiceGuard): Record<string, string> {
+    return {
+        MMAGENT_ACTION: "restore",
+        MMAGENT_BACKEND: args.backend,
+        MMAGENT_ROOT: args.root,
+        MMAGENT_VOLUMES: volumes.join(" "),
+        MMAGENT_SNAPSHOT: guard.restoreFrom ?? "",
+        MMAGENT_CONTAINER: guard.container,
+        MMAGENT_EXPECT_IMAGE: guard.image,
+    };
+}
+
+export function buildStorageLayout(name: string, args: StorageLayoutArgs, parent: pulumi.Resource): StorageLayoutParts {
+    const hostOpts: pulumi.CustomResourceOptions = { parent, dependsOn: args.dependsOn };
+    const dockerPrefix = args.dockerNamePrefix ?? name;
+
+    if (args.backend === "dir") {
+        pulumi.log.warn(
+            `${name}: storage backend "dir" takes no snapshots: an image upgrade that migrates a database cannot be rolled back. Use zfs or btrfs for data you keep.`,
+            parent,
+        );
+    }
+
+    const volumes: Record<string, StorageVolume> = {};
+    for (const vol of args.volumes) {
+        const ensure = hostScriptCommand(`${name}-${vol.name}-ensure`, args.host, { script: "storage", params: ensureParams(args, vol) }, hostOpts);
+        const path = ensure.stdout.apply((out) => parseScriptOutput<{ path: string }>(`${name}: ensure ${vol.name}`, out).path);
+        const dockerVolume = new docker.Volume(
+            `${name}-${vol.name}`,
+            {
+                name: `${dockerPrefix}-${vol.name}`,
+                driver: "local",
+                driverOpts: { type: "none", o: "bind", device: path },
+                labels: [
+                    { label: "mmagent.volume", value: vol.name },
+                    { label: "mmagent.profile", value: vol.profile },
+                ],
+            },
+            { parent },
+        );
+        volumes[vol.name] = { spec: vol, path, dockerVolume, ensure };
+    }
+
+    const services: Record<string, ServiceStorage> = {};
+    for (const [container, guard] of Object.entries(args.services ?? {})) {
+        const writable = args.volumes.filter((v) => v.service === container && !v.readOnly);
+        const ensured = writable.map((v) => volumes[v.name].ensure);
+        if (args.backend === "dir" || writable.length === 0) {
+            services[container] = { gates: ensured };
+            continue;
+        }
+        const names = writable.map((v) => v.name);
+        // A new id whenever the image changes: it names the snapshot taken before that change.
+        const changeId = new random.RandomId(`${name}-${container}-change`, { byteLength: 4, keepers: { image: guard.image } }, { parent });
+        const snapshotName = pulumi.interpolate`${SNAPSHOT_PREFIX}${changeId.hex}`;
+        const snapshot = hostScriptCommand(
+            `${name}-${container}-pre-change`,
+            args.host,
+            {
+                script: "storage",
+                params: snapshotName.apply((snap) => snapshotParams(args, names, guard, snap)),
+                triggers: [guard.image, changeId.hex],
+            },
+            { parent, dependsOn: ensured },
+        );
+        const latestSnapshot = snapshot.stdout.apply((out) => parseScriptOutput<SnapshotInfo>(`${name}: snapshot ${container}`, out));
+        const gates: pulumi.Resource[] = [snapshot];
+        let restore: ServiceStorage["restore"];
+        if (guard.restoreFrom) {
+            restore = hostScriptCommand(
+                `${name}-${container}-restore`,
+                args.host,
+                // One-shot: only a new restoreFrom runs it again.
+                { script: "storage", params: restoreParams(args, names, guard), triggers: [guard.restoreFrom], onUpdate: "nothing" },
+                { parent, dependsOn: [snapshot] },
+            );
+            gates.push(restore);
+        }
+        services[container] = { changeId, snapshot, restore, gates, latestSnapshot };
+    }
+    return { volumes, services };
+}
+
+export class StorageLayout extends pulumi.ComponentResource {
+    public readonly volumes: Record<string, StorageVolume>;
+    public readonly services: Record<string, ServiceStorage>;
+    /** Volume name → host path. */
+    public readonly paths: pulumi.Output<Record<string, string>>;
+    /** Container name → latest pre-change snapshot (empty for the dir backend). */
+    public readonly latestSnapshots: pulumi.Output<Record<string, SnapshotInfo>>;
+
+    constructor(name: string, args: StorageLayoutArgs, opts?: pulumi.ComponentResourceOptions) {
+        super(TOKENS.storageLayout, name, {}, opts);
+        const parts = buildStorageLayout(name, args, this);
+        this.volumes = parts.volumes;
+        this.services = parts.services;
+        this.paths = pulumi.output(Object.fromEntries(Object.entries(parts.volumes).map(([k, vol]) => [k, vol.path])));
+        this.latestSnapshots = pulumi.output(
+            Object.fromEntries(
+                Object.entries(parts.services)
+                    .filter(([, s]) => s.latestSnapshot)
+                    .map(([k, s]) => [k, s.latestSnapshot!]),
+            ),
+        );
+        this.registerOutputs({ paths: this.paths, latestSnapshots: this.latestSnapshots });
+    }
+
+    /** Resources a container must wait for before (re)starting with new data or a new image. */
+    gatesFor(container: string): pulumi.Resource[] {
+        return this.services[container]?.gates ?? [];
+    }
+
+    volume(name: string): StorageVolume {
+        const vol = this.volumes[name];
+        if (!vol) throw new Error(`no storage volume "${name}"; known: ${Object.keys(this.volumes).join(", ")}`);
+        return vol;
+    }
+}

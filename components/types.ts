@@ -1,0 +1,80 @@
+/**
+ * Types and constants shared by more than one component.
+ */
+import * as pulumi from "@pulumi/pulumi";
+
+/** What a volume holds; decides the filesystem tuning (see PROFILE_TUNING). */
+export const VOLUME_PROFILES = ["db", "media", "models", "logs", "text", "cache"] as const;
+export type VolumeProfile = (typeof VOLUME_PROFILES)[number];
+
+export type StorageBackend = "zfs" | "btrfs" | "dir";
+
+/** Per-profile filesystem tuning. ZFS values follow OpenZFS workload tuning; Btrfs has per-path no-CoW and compression. */
+export interface ProfileTuning {
+    /** ZFS dataset properties, set at creation and re-asserted on every run. */
+    zfs: Record<string, string>;
+    /** Btrfs: `chattr +C` (no copy-on-write) on the empty subvolume. For databases doing small random writes. */
+    btrfsNoCow: boolean;
+    /** Btrfs: `btrfs property set <path> compression <value>`; "" leaves the filesystem default. */
+    btrfsCompression: "" | "zstd" | "lzo";
+}
+
+export const PROFILE_TUNING: Record<VolumeProfile, ProfileTuning> = {
+    // SQLite/PostgreSQL pages are 4-16K: a 128K record would amplify every small write.
+    db: { zfs: { recordsize: "16K", compression: "lz4", atime: "off", logbias: "latency" }, btrfsNoCow: true, btrfsCompression: "" },
+    // Already-compressed images/audio/video: large records, no compression work.
+    media: { zfs: { recordsize: "1M", compression: "off", atime: "off" }, btrfsNoCow: false, btrfsCompression: "" },
+    // Model weights are read in large sequential chunks; lz4 gives up quickly on incompressible data.
+    models: { zfs: { recordsize: "1M", compression: "lz4", atime: "off" }, btrfsNoCow: false, btrfsCompression: "" },
+    logs: { zfs: { recordsize: "128K", compression: "zstd", atime: "off" }, btrfsNoCow: false, btrfsCompression: "zstd" },
+    text: { zfs: { recordsize: "128K", compression: "zstd", atime: "off" }, btrfsNoCow: false, btrfsCompression: "zstd" },
+    cache: { zfs: { recordsize: "128K", compression: "lz4", atime: "off" }, btrfsNoCow: false, btrfsCompression: "" },
+};
+
+/** How to reach the host. */
+export type HostConnection =
+    | { kind: "local" }
+    | {
+          kind: "ssh";
+          /** DNS name or IP address. */
+          host: string;
+          /** @default 22 */
+          port: number;
+          /** @default "root" */
+          user: string;
+          /** Pinned host public key (`ssh-ed25519 AAAA…`). */
+          hostKey: string;
+      };
+
+/** Everything a component needs to run a script on the host. */
+export interface HostAccess {
+    connection: HostConnection;
+    /** SSH private key (a secret); required for `ssh`. */
+    privateKey?: pulumi.Input<string>;
+}
+
+/** GPUs to expose: none, all, or a list of indices / UUIDs. */
+export type GpuSelection = "none" | "all" | (number | string)[];
+
+/** One GPU as `nvidia-smi --query-gpu` reports it inside the smoke-test container. */
+export interface GpuInfo {
+    index: number;
+    uuid: string;
+    name: string;
+    memoryMiB: number;
+    driverVersion: string;
+}
+
+/** What the pre-change snapshot command reports for a service. */
+export interface SnapshotInfo {
+    /** Snapshot name, e.g. `mmagent-pre-1a2b3c4d`: the value for `restoreFrom`. */
+    snapshot: string;
+    /** ISO 8601 time the snapshot was taken. */
+    createdAt: string;
+    /** Image of the container whose data the snapshot holds ("" when none ran yet). */
+    image: string;
+    /** The image the change was about to deploy. */
+    nextImage: string;
+    /** Volume name → snapshot path or ZFS snapshot name. */
+    volumes: Record<string, string>;
+}

@@ -1,0 +1,176 @@
+/**
+ * Primitive validators shared by the config schema and the components.
+ *
+ * Every string that can reach a host (a script parameter, a path, a dataset name, a container
+ * name) goes through one of these first. They are allow-lists: a value is accepted only when it
+ * matches a shape that cannot carry shell syntax, options (`--foo`) or control characters.
+ */
+import * as ipaddr from "ipaddr.js";
+import { z } from "zod";
+
+/** A lowercase name usable as a volume, dataset component, Docker name and DNS label. */
+export const NAME_PATTERN = /^[a-z][a-z0-9-]{0,30}[a-z0-9]$/;
+export const resourceName = z
+    .string()
+    .regex(NAME_PATTERN, "use 2-32 characters: lowercase letters, digits and '-', starting with a letter (e.g. \"agent-db\")");
+
+/** A DNS host name (RFC 1123), optionally a leading `*.` wildcard label. */
+const DNS_LABEL = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
+const HOSTNAME_PATTERN = new RegExp(`^(?:\\*\\.)?${DNS_LABEL}(?:\\.${DNS_LABEL})*$`);
+export const dnsName = z
+    .string()
+    .max(253, "a host name has at most 253 characters")
+    .regex(HOSTNAME_PATTERN, "use a DNS name such as \"agent.example.com\" or \"agent.localhost\"");
+
+/** A host to SSH to: a DNS name or an IP address. */
+export const hostAddress = z.string().refine((s) => ipaddr.isValid(s) || (HOSTNAME_PATTERN.test(s) && !s.startsWith("*")), {
+    message: "use a DNS name or an IP address, e.g. \"gpu1.example.com\" or \"10.0.0.5\"",
+});
+
+export const ipAddress = z.string().refine((s) => ipaddr.isValid(s), { message: "use an IP address such as \"127.0.0.1\" or \"::1\"" });
+
+export const port = z
+    .number({ error: "use a whole number between 1 and 65535" })
+    .int("use a whole number between 1 and 65535")
+    .min(1, "use a port between 1 and 65535")
+    .max(65535, "use a port between 1 and 65535");
+
+export const unixUser = z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, "use a Unix user name such as \"deploy\"");
+
+/** An OpenSSH public host key line: `<type> <base64>`, as `ssh-keyscan` prints it without the host. */
+export const sshHostKey = z
+    .string()
+    .regex(
+        /^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa|sk-ssh-ed25519@openssh\.com) [A-Za-z0-9+/]{16,}={0,3}$/,
+        "paste the key as `ssh-keyscan -t ed25519 <host>` prints it, without the host name: \"ssh-ed25519 AAAA...\"",
+    );
+
+/** A Debian package version such as `1.18.0-1`. */
+export const debianVersion = z
+    .string()
+    .regex(/^[0-9][A-Za-z0-9.+~]*(-[A-Za-z0-9.+~]+)?$/, "use a Debian package version such as \"1.18.0-1\"");
+
+/** A GPU chosen by index (`0`) or by UUID (`GPU-…`, `MIG-…`) as `nvidia-smi -L` prints it. */
+export const gpuId = z.union([
+    z.number().int().min(0).max(63),
+    z.string().regex(/^(GPU|MIG)-[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}$/, "use a GPU index (0, 1, …) or a UUID from `nvidia-smi -L`"),
+]);
+
+export const sysctlKey = z.string().regex(/^[a-z0-9_]+(\.[a-z0-9_-]+)+$/, "use a sysctl key such as \"fs.inotify.max_user_watches\"");
+export const sysctlValue = z.string().regex(/^[A-Za-z0-9._:-]+( [A-Za-z0-9._:-]+)*$/, "use a plain value such as \"524288\" or \"4096 87380 6291456\"");
+
+/**
+ * A Docker image reference pinned by tag or digest: `[registry[:port]/]path[:tag][@sha256:<64 hex>]`.
+ * Follows the grammar of distribution/reference; a reference without tag and digest is refused,
+ * because "whatever is newest" is not a reviewable change.
+ */
+const IMAGE_DOMAIN = "(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?";
+const IMAGE_COMPONENT = "[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*";
+const IMAGE_PATTERN = new RegExp(
+    `^(?:(${IMAGE_DOMAIN})/)?(${IMAGE_COMPONENT}(?:/${IMAGE_COMPONENT})*)(?::([\\w][\\w.-]{0,127}))?(?:@(sha256:[a-f0-9]{64}))?$`,
+);
+export interface ParsedImage {
+    repository: string;
+    tag?: string;
+    digest?: string;
+}
+export function parseImageReference(ref: string): ParsedImage | undefined {
+    if (ref.length > 512) return undefined;
+    const m = IMAGE_PATTERN.exec(ref);
+    if (!m) return undefined;
+    const repository = m[1] ? `${m[1]}/${m[2]}` : m[2];
+    return { repository, tag: m[3], digest: m[4] };
+}
+export const imageReference = z.string().superRefine((ref, ctx) => {
+    const parsed = parseImageReference(ref);
+    if (!parsed) {
+        ctx.addIssue({ code: "custom", message: "use an image reference such as \"redis:7.4.6-alpine\" or \"ghcr.io/org/app:1.2@sha256:<64 hex>\"" });
+    } else if (!parsed.tag && !parsed.digest) {
+        ctx.addIssue({ code: "custom", message: `pin the image: add a tag or a digest, e.g. "${ref}:1.2.3"` });
+    }
+});
+
+/**
+ * An absolute host path made of plain segments. No `..`, no `//`, no trailing slash, no spaces
+ * or shell metacharacters. `/` itself is refused: a storage root must be a directory of its own.
+ */
+const PATH_SEGMENT = "[A-Za-z0-9._@+][A-Za-z0-9._@+-]*";
+export const ABSOLUTE_PATH_PATTERN = new RegExp(`^(?:/${PATH_SEGMENT})+$`);
+export const RELATIVE_PATH_PATTERN = new RegExp(`^${PATH_SEGMENT}(?:/${PATH_SEGMENT})*$`);
+function hasDotDot(p: string): boolean {
+    return p.split("/").some((s) => s === ".." || s === ".");
+}
+export const absolutePath = z.string().superRefine((p, ctx) => {
+    if (hasDotDot(p)) ctx.addIssue({ code: "custom", message: "remove '.' and '..' segments: give the path as it is, e.g. \"/srv/mmagent\"" });
+    else if (!ABSOLUTE_PATH_PATTERN.test(p))
+        ctx.addIssue({ code: "custom", message: "use an absolute path of letters, digits and . _ @ + - such as \"/srv/mmagent\" (no spaces, no trailing '/')" });
+});
+/** A container path (mount target): absolute, plain segments. */
+export const containerPath = absolutePath;
+
+/** A ZFS dataset name: `pool[/child…]`, no spaces, no `@`/`#` (those name snapshots and bookmarks). */
+export const zfsDataset = z
+    .string()
+    .max(200, "a dataset name has at most 200 characters")
+    .regex(/^[A-Za-z][A-Za-z0-9_.:-]*(\/[A-Za-z0-9][A-Za-z0-9_.:-]*)*$/, "use a dataset name such as \"tank/mmagent\" (letters, digits, _ . : -, no spaces)");
+
+/** A cpuset such as `0-3,5`: ascending, non-overlapping indices and ranges. */
+export const cpuSet = z.string().superRefine((s, ctx) => {
+    const shape = /^\d{1,4}(-\d{1,4})?(,\d{1,4}(-\d{1,4})?)*$/;
+    if (!shape.test(s)) {
+        ctx.addIssue({ code: "custom", message: "use CPU indices and ranges such as \"0-3,5\"" });
+        return;
+    }
+    let last = -1;
+    for (const part of s.split(",")) {
+        const [lo, hi = lo] = part.split("-").map(Number);
+        if (lo > hi || lo <= last) {
+            ctx.addIssue({ code: "custom", message: `list CPUs in ascending, non-overlapping order (problem at "${part}"), e.g. "0-3,5"` });
+            return;
+        }
+        last = hi;
+    }
+});
+
+/** A CIDR whose host bits are zero, within the given prefix bounds. */
+function cidr(kind: "ipv4" | "ipv6", minPrefix: number, maxPrefix: number, example: string) {
+    return z.string().superRefine((s, ctx) => {
+        let addr: ipaddr.IPv4 | ipaddr.IPv6;
+        let prefix: number;
+        try {
+            [addr, prefix] = ipaddr.parseCIDR(s);
+        } catch {
+            ctx.addIssue({ code: "custom", message: `use an ${kind === "ipv4" ? "IPv4" : "IPv6"} CIDR such as "${example}"` });
+            return;
+        }
+        if (addr.kind() !== kind) {
+            ctx.addIssue({ code: "custom", message: `this is an ${addr.kind()} subnet; use an ${kind} CIDR such as "${example}"` });
+        } else if (prefix < minPrefix || prefix > maxPrefix) {
+            const tooSmall = prefix > maxPrefix;
+            ctx.addIssue({
+                code: "custom",
+                message: `/${prefix} is too ${tooSmall ? "small" : "large"} for a container network: use a prefix between /${minPrefix} and /${maxPrefix}, e.g. "${example}"`,
+            });
+        } else {
+            const network = kind === "ipv4" ? ipaddr.IPv4.networkAddressFromCIDR(s) : ipaddr.IPv6.networkAddressFromCIDR(s);
+            if (network.toString() !== addr.toString()) {
+                ctx.addIssue({ code: "custom", message: `the host bits must be zero: use "${network.toString()}/${prefix}"` });
+            }
+        }
+    });
+}
+export const ipv4Subnet = cidr("ipv4", 8, 28, "172.30.0.0/24");
+export const ipv6Subnet = cidr("ipv6", 48, 120, "fd6d:6d61:6765::/64");
+
+export const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, "use an environment variable name such as \"LOG_LEVEL\"");
+/** An env value: any printable text, no control characters, at most 4 KiB. */
+export const envValue = z
+    .string()
+    .max(4096, "an environment value has at most 4096 characters")
+    .regex(/^[^\u0000-\u0008\u000a-\u001f\u007f]*$/u, "remove control characters (newlines, NUL, escape codes) from the value");
+
+/** A snapshot this project made, as the stack output `snapshots` lists it. */
+export const SNAPSHOT_NAME_PATTERN = /^mmagent-(pre|replaced)-[0-9a-z-]{4,40}$/;
+export const snapshotName = z
+    .string()
+    .regex(SNAPSHOT_NAME_PATTERN, "use a snapshot name from `pulumi stack output snapshots`, e.g. \"mmagent-pre-1a2b3c4d\"");

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Prepares a fresh Debian machine for the real-engine tests, and tears down what it started.
+#
+#   scripts/test-host.sh up     install packages, start dockerd if none answers,
+#                               build the test image unless its tag exists
+#   scripts/test-host.sh down   stop the dockerd this script started (by pid), nothing else
+#
+# State (the pid of a daemon we started) lives in $MMAGENT_TEST_STATE (default /tmp/mmagent-test-host).
+set -euo pipefail
+
+STATE_DIR="${MMAGENT_TEST_STATE:-/tmp/mmagent-test-host}"
+TEST_IMAGE="${MMAGENT_TEST_IMAGE:-local/mmagent-testbase:1}"
+PACKAGES=(docker.io btrfs-progs debootstrap wrk busybox-static docker-compose e2fsprogs)
+ROOTFS_PACKAGES="caddy,redis-server,nginx-light,python3-minimal,curl,wget,ca-certificates,sqlite3,procps"
+
+log() { printf '[test-host] %s\n' "$*" >&2; }
+
+install_packages() {
+  local missing=()
+  for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if ((${#missing[@]})); then
+    log "installing: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+}
+
+start_engine() {
+  if docker info >/dev/null 2>&1; then
+    log "a Docker engine already answers; leaving it alone"
+    return
+  fi
+  mkdir -p "$STATE_DIR"
+  log "starting dockerd"
+  /usr/sbin/dockerd --host unix:///var/run/docker.sock >"$STATE_DIR/dockerd.log" 2>&1 &
+  echo $! >"$STATE_DIR/dockerd.pid"
+  for _ in $(seq 1 60); do
+    docker info >/dev/null 2>&1 && { log "dockerd is up"; return; }
+    sleep 1
+  done
+  log "dockerd did not answer within 60 s; see $STATE_DIR/dockerd.log"
+  exit 1
+}
+
+build_test_image() {
+  if docker image inspect "$TEST_IMAGE" >/dev/null 2>&1; then
+    log "reusing $TEST_IMAGE"
+    return
+  fi
+  local rootfs
+  rootfs=$(mktemp -d /tmp/mmagent-rootfs.XXXXXX)
+  log "debootstrap bookworm into $rootfs (about a minute)"
+  debootstrap --variant=minbase --include="$ROOTFS_PACKAGES" bookworm "$rootfs" http://deb.debian.org/debian >"$STATE_DIR/debootstrap.log" 2>&1 \
+    || { log "debootstrap failed; see $STATE_DIR/debootstrap.log"; exit 1; }
+  rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+  tar -C "$rootfs" -c . | docker import - "$TEST_IMAGE" >/dev/null
+  rm -rf "$rootfs"
+  log "built $TEST_IMAGE"
+}
+
+down() {
+  if [[ -f "$STATE_DIR/dockerd.pid" ]]; then
+    local pid
+    pid=$(cat "$STATE_DIR/dockerd.pid")
+    if kill -0 "$pid" 2>/dev/null; then
+      log "stopping the dockerd we started (pid $pid)"
+      kill "$pid"
+      for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
+    fi
+    rm -f "$STATE_DIR/dockerd.pid"
+  fi
+}
+
+case "${1:-}" in
+  up) mkdir -p "$STATE_DIR"; install_packages; start_engine; build_test_image ;;
+  down) down ;;
+  *) echo "usage: $0 up|down" >&2; exit 2 ;;
+esac

@@ -1,0 +1,194 @@
+/**
+ * Runs the real program (index.ts) under Pulumi mocks with a stack's real config file and
+ * records every registered resource: type, name, inputs, which inputs are secret, parent,
+ * explicit dependencies and deleteBeforeReplace. Mock outputs look like a real run's: commands
+ * answer with the JSON their scripts print, RandomPassword results are secrets.
+ *
+ * One program import per test file (the SDK's module state is global).
+ */
+import * as pulumi from "@pulumi/pulumi";
+import * as fs from "fs";
+import * as path from "path";
+import * as YAML from "yaml";
+
+export const REPO_ROOT = path.resolve(__dirname, "..", "..");
+const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
+
+export interface RecordedResource {
+    type: string;
+    name: string;
+    urn: string;
+    inputs: Record<string, any>;
+    /** Top-level input names whose value is (or contains) a secret. */
+    secretInputs: string[];
+    parentUrn: string;
+    dependsOnUrns: string[];
+    deleteBeforeReplace: boolean;
+    /** The state the mock returned. */
+    state: Record<string, any>;
+}
+
+export interface MockRun {
+    resources: RecordedResource[];
+    byType(type: string): RecordedResource[];
+    one(type: string, name: string): RecordedResource;
+    urnOf(type: string, name: string): string;
+    warnings: string[];
+}
+
+/** Config of a stack file as the Pulumi CLI would pass it: `mmagent:key` → string (objects as JSON). */
+export function stackFileConfig(stack: string): Record<string, string> {
+    const doc = YAML.parse(fs.readFileSync(path.join(REPO_ROOT, `Pulumi.${stack}.yaml`), "utf8")) as { config?: Record<string, unknown> };
+    const out: Record<string, string> = {};
+    for (const [k, v] of Object.entries(doc.config ?? {})) out[k] = typeof v === "string" ? v : JSON.stringify(v);
+    return out;
+}
+
+function containsSecret(value: unknown): boolean {
+    if (value === null || typeof value !== "object") return false;
+    if ((value as Record<string, unknown>)["4dabf18193072939515e22adb298388d"] === SECRET_SIG) return true;
+    return Object.values(value as Record<string, unknown>).some(containsSecret);
+}
+
+function unwrapSecrets(value: any): any {
+    if (value === null || typeof value !== "object") return value;
+    if (value["4dabf18193072939515e22adb298388d"] === SECRET_SIG) return unwrapSecrets(value.value);
+    if (Array.isArray(value)) return value.map(unwrapSecrets);
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, unwrapSecrets(v)]));
+}
+
+/** Decodes the base64 parameters from a host script's stdin (see hostScript.ts). */
+export function decodeScriptParams(stdin: string): Record<string, string> {
+    const params: Record<string, string> = {};
+    for (const m of stdin.matchAll(/^(MMAGENT_[A-Z0-9_]+)="\$\(printf '%s' '([A-Za-z0-9+/=]*)' \| base64 -d\)"; export \1$/gm)) {
+        params[m[1]] = Buffer.from(m[2], "base64").toString("utf8");
+    }
+    return params;
+}
+
+/** What the host scripts would print for these parameters. */
+function scriptStdout(p: Record<string, string>): string {
+    if (p.MMAGENT_ACTION === "ensure") {
+        const path = p.MMAGENT_BACKEND === "zfs" ? `/${p.MMAGENT_ROOT}/${p.MMAGENT_VOLUME}` : `${p.MMAGENT_ROOT}/${p.MMAGENT_VOLUME}`;
+        return JSON.stringify({ volume: p.MMAGENT_VOLUME, path });
+    }
+    if (p.MMAGENT_ACTION === "snapshot") {
+        const volumes = Object.fromEntries(p.MMAGENT_VOLUMES.split(" ").map((v) => [v, `${p.MMAGENT_ROOT}/${v}@${p.MMAGENT_SNAPSHOT}`]));
+        return JSON.stringify({ snapshot: p.MMAGENT_SNAPSHOT, createdAt: "2026-11-23T12:00:00.000Z", image: "", nextImage: p.MMAGENT_NEXT_IMAGE, volumes });
+    }
+    if (p.MMAGENT_ACTION === "restore") return JSON.stringify({ restored: p.MMAGENT_SNAPSHOT, replacedBy: "mmagent-replaced-x", image: p.MMAGENT_EXPECT_IMAGE });
+    if (p.MMAGENT_GPUS !== undefined) {
+        const ids = p.MMAGENT_GPUS === "none" ? [] : p.MMAGENT_GPUS === "all" ? ["0"] : p.MMAGENT_GPUS.split(",");
+        const gpus = ids.map((id, i) => ({ index: i, uuid: `GPU-0000000${i}-0000-0000-0000-000000000000`, name: "NVIDIA H100 80GB HBM3", memoryMiB: 81559, driverVersion: "580.95.05" }));
+        return JSON.stringify({ docker: "27.5.1", gpus, toolkitVersion: p.MMAGENT_GPUS === "none" ? "" : p.MMAGENT_TOOLKIT_VERSION, dockerRestarted: false, changed: [] });
+    }
+    throw new Error(`mock: unknown host script parameters ${JSON.stringify(Object.keys(p))}`);
+}
+
+export interface RunOptions {
+    stack: string;
+    /** Extra or replacing config (`mmagent:key` → string). */
+    config?: Record<string, string>;
+    secretKeys?: string[];
+    preview?: boolean;
+}
+
+export async function runProgram(opts: RunOptions): Promise<{ run: MockRun; outputs: Record<string, any> }> {
+    const recorded: RecordedResource[] = [];
+    const warnings: string[] = [];
+    let counter = 0;
+    await pulumi.runtime.setMocks(
+        {
+            newResource(args) {
+                const inputs = args.inputs as Record<string, any>;
+                let state: Record<string, any> = { ...inputs };
+                let id: string | undefined = `${args.name}-id`;
+                switch (args.type) {
+                    case "command:local:Command":
+                    case "command:remote:Command":
+                        state = { ...inputs, stdout: scriptStdout(decodeScriptParams(inputs.stdin)), stderr: "" };
+                        break;
+                    case "random:index/randomPassword:RandomPassword":
+                        // As in a real run, the SDK marks `result` secret.
+                        state = { ...inputs, result: pulumi.secret(`pw-${args.name}-0123456789abcdef`) };
+                        break;
+                    case "random:index/randomId:RandomId":
+                        state = { ...inputs, hex: (0x1a2b3c00 + counter++).toString(16), b64Std: "x" };
+                        break;
+                    case "pulumi:providers:docker":
+                        id = undefined;
+                        break;
+                }
+                const rec = recorded.find((r) => r.name === args.name && r.type === args.type);
+                if (rec) rec.state = state;
+                return { id, state };
+            },
+            call(args) {
+                throw new Error(`unexpected invoke ${args.token}: the program must not call functions under test`);
+            },
+        },
+        "mmagent",
+        opts.stack,
+        opts.preview ?? false,
+    );
+    // Record what newResource does not receive: secrets, parent, dependencies, options.
+    const monitor = pulumi.runtime.getMonitor() as any;
+    const original = monitor.registerResource.bind(monitor);
+    monitor.registerResource = (req: any, callback: any) => {
+        const raw = req.getObject()?.toJavaScript() ?? {};
+        recorded.push({
+            type: req.getType(),
+            name: req.getName(),
+            urn: monitor.newUrn(req.getParent(), req.getType(), req.getName()),
+            inputs: {},
+            secretInputs: Object.keys(raw).filter((k) => containsSecret(raw[k])),
+            parentUrn: req.getParent(),
+            dependsOnUrns: req.getDependenciesList(),
+            deleteBeforeReplace: req.getDeletebeforereplace(),
+            state: {},
+        });
+        const rec = recorded[recorded.length - 1];
+        // Deserialized inputs with secrets unwrapped, for value assertions.
+        rec.inputs = unwrapSecrets(pulumi.runtime.deserializeProperties(req.getObject()));
+        return original(req, callback);
+    };
+    const log = pulumi.log.warn;
+    (pulumi.log as any).warn = (msg: string) => {
+        warnings.push(msg);
+    };
+
+    const config = { ...stackFileConfig(opts.stack), ...(opts.config ?? {}) };
+    pulumi.runtime.setAllConfig(config, opts.secretKeys);
+    const program = await import(path.join(REPO_ROOT, "index.ts"));
+    const outputs: Record<string, any> = {};
+    for (const [k, v] of Object.entries(program)) outputs[k] = await resolve(v);
+    // Let pending registrations finish.
+    await new Promise((r) => setTimeout(r, 50));
+    (pulumi.log as any).warn = log;
+
+    const run: MockRun = {
+        resources: recorded,
+        warnings,
+        byType: (type) => recorded.filter((r) => r.type === type),
+        one(type, name) {
+            const found = recorded.filter((r) => r.type === type && r.name === name);
+            if (found.length !== 1) throw new Error(`expected one ${type} named ${name}, found ${found.length}: ${recorded.filter((r) => r.type === type).map((r) => r.name).join(", ")}`);
+            return found[0];
+        },
+        urnOf(type, name) {
+            return run.one(type, name).urn;
+        },
+    };
+    return { run, outputs };
+}
+
+/** Resolves an Output (or plain value) to { value, secret }. */
+export async function resolve(v: unknown): Promise<{ value: any; secret: boolean }> {
+    if (pulumi.Output.isInstance(v)) {
+        const out = v as pulumi.Output<unknown>;
+        const value = await new Promise((r) => out.apply((x) => r(x)));
+        const secret = await (out as any).isSecret;
+        return { value, secret };
+    }
+    return { value: v, secret: false };
+}

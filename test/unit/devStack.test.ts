@@ -1,0 +1,151 @@
+/**
+ * The dev stack (the real Pulumi.dev.yaml) evaluated under mocks: what the program declares.
+ * Mocks prove the declarations; test/real proves the host side works.
+ */
+import { MockRun, runProgram } from "../support/mockProgram";
+
+let run: MockRun;
+let outputs: Record<string, { value: any; secret: boolean }>;
+
+beforeAll(async () => {
+    ({ run, outputs } = await runProgram({ stack: "dev" }));
+});
+
+const CONTAINER = "docker:index/container:Container";
+
+test("registers the four components with their type tokens", () => {
+    const types = run.resources.filter((r) => r.type.startsWith("mmagent:")).map((r) => `${r.type} ${r.name}`);
+    expect(types.sort()).toEqual([
+        "mmagent:agent:MultimodalAgentStack dev-agents",
+        "mmagent:host:NvidiaHost dev-host",
+        "mmagent:network:ReverseProxyNetwork dev-edge",
+        "mmagent:storage:StorageLayout dev-storage",
+    ]);
+});
+
+test("every resource is parented to a component, and named after it", () => {
+    const components = new Map(run.resources.filter((r) => r.type.startsWith("mmagent:")).map((r) => [r.urn, r.name]));
+    for (const r of run.resources.filter((x) => !x.type.startsWith("mmagent:"))) {
+        const parent = components.get(r.parentUrn);
+        expect({ name: r.name, parent }).toEqual({ name: r.name, parent: expect.any(String) });
+        expect(r.name.startsWith(parent!)).toBe(true);
+    }
+});
+
+test("the network is IPv6 with the configured subnets", () => {
+    const net = run.one("docker:index/network:Network", "dev-edge-network");
+    expect(net.inputs).toMatchObject({
+        name: "reverse_proxy",
+        driver: "bridge",
+        ipv6: true,
+        ipamConfigs: [{ subnet: "fd6d:6d61:6765:1::/64" }, { subnet: "172.30.10.0/24" }],
+    });
+});
+
+test("containers: the enabled roles plus the proxy, each on the network with its name as alias", () => {
+    const containers = run.byType(CONTAINER);
+    expect(containers.map((c) => c.inputs.name).sort()).toEqual(["dev-agent", "dev-cache", "dev-inference", "dev-proxy"]);
+    for (const c of containers) {
+        expect(c.inputs.networksAdvanced).toEqual([{ name: "reverse_proxy", aliases: [c.inputs.name, expect.any(String)] }]);
+        expect(c.deleteBeforeReplace).toBe(true);
+        expect(c.inputs.restart).toBe("unless-stopped");
+        expect(c.inputs.healthcheck.tests.length).toBeGreaterThan(1);
+    }
+});
+
+test("agent mounts: input read-only, text output and data writable, each from its own volume", () => {
+    const agent = run.one(CONTAINER, "dev-agents-agent");
+    const mounts = Object.fromEntries(agent.inputs.mounts.map((m: any) => [m.target, { source: m.source, readOnly: m.readOnly }]));
+    expect(mounts).toEqual({
+        "/app/backend/data": { source: "dev-agent-db", readOnly: false },
+        "/app/backend/data/uploads": { source: "dev-agent-uploads", readOnly: false },
+        "/input": { source: "dev-agent-input", readOnly: true },
+        "/output": { source: "dev-agent-output", readOnly: false },
+        "/app/logs": { source: "dev-agent-logs", readOnly: false },
+    });
+});
+
+test("volumes bind the directories under the project-local root", () => {
+    const vol = run.one("docker:index/volume:Volume", "dev-storage-agent-db");
+    expect(vol.inputs.driverOpts).toEqual({ type: "none", o: "bind", device: expect.stringMatching(/\/\.mmagent-data\/dev\/agent-db$/) });
+    expect(run.byType("docker:index/volume:Volume").map((v) => v.inputs.name).sort()).toEqual(
+        ["dev-agent-db", "dev-agent-input", "dev-agent-logs", "dev-agent-output", "dev-agent-uploads", "dev-cache-data", "dev-inference-models", "dev-proxy-data"].sort(),
+    );
+});
+
+test("no GPU is requested on a host without GPUs", () => {
+    for (const c of run.byType(CONTAINER)) expect(c.inputs.gpus).toBeUndefined();
+    expect(outputs.gpus.value).toEqual([]);
+});
+
+test("the dir backend takes no snapshots and says so at preview time", () => {
+    expect(run.byType("command:local:Command").filter((c) => c.name.includes("pre-change"))).toEqual([]);
+    expect(run.warnings.join("\n")).toMatch(/backend "dir" takes no snapshots/);
+    // Containers still wait for their volumes to exist.
+    const agent = run.one(CONTAINER, "dev-agents-agent");
+    expect(agent.dependsOnUrns).toEqual(expect.arrayContaining([run.urnOf("command:local:Command", "dev-storage-agent-db-ensure")]));
+});
+
+test("hardening: nothing privileged, no Docker socket, all capabilities dropped, no-new-privileges", () => {
+    for (const c of run.byType(CONTAINER)) {
+        expect(c.inputs.privileged).toBe(false);
+        expect(JSON.stringify(c.inputs.mounts ?? [])).not.toMatch(/docker\.sock/);
+        expect(JSON.stringify(c.inputs.volumes ?? [])).not.toMatch(/docker\.sock/);
+        expect(c.inputs.capabilities.drops).toEqual(["ALL"]);
+        expect(c.inputs.securityOpts).toEqual(["no-new-privileges:true"]);
+    }
+});
+
+test("the proxy publishes on 127.0.0.1 with unprivileged ports and needs no extra capability", () => {
+    const proxy = run.one(CONTAINER, "dev-edge-proxy");
+    expect(proxy.inputs.ports).toEqual([
+        { internal: 8080, external: 8080, ip: "127.0.0.1", protocol: "tcp" },
+        { internal: 8443, external: 8443, ip: "127.0.0.1", protocol: "tcp" },
+    ]);
+    expect(proxy.inputs.capabilities.adds).toBeUndefined();
+    const config = JSON.parse(proxy.inputs.uploads[0].content);
+    expect(config.apps.http.servers.routes.routes).toEqual([
+        expect.objectContaining({ match: [{ host: ["agent.localhost"] }], handle: [expect.objectContaining({ upstreams: [{ dial: "dev-agent:8080" }] })] }),
+    ]);
+    expect(config.apps.tls.automation.policies[0].issuers).toEqual([{ module: "internal" }]);
+    expect(config.admin.disabled).toBe(true);
+});
+
+test("secrets stay secret: passwords into envs and the Redis config, never in labels", () => {
+    const agent = run.one(CONTAINER, "dev-agents-agent");
+    expect(agent.secretInputs).toEqual(["envs"]);
+    const envs: string[] = agent.inputs.envs;
+    expect(envs).toEqual(expect.arrayContaining([expect.stringMatching(/^REDIS_URL=redis:\/\/:pw-dev-agents-cache-password-\w+@dev-cache:6379\/0$/)]));
+    const cache = run.one(CONTAINER, "dev-agents-cache");
+    expect(cache.secretInputs).toEqual(["uploads"]);
+    expect(cache.inputs.uploads[0].content).toMatch(/^requirepass pw-dev-agents-cache-password-/m);
+    for (const c of run.byType(CONTAINER)) expect(JSON.stringify(c.inputs.labels)).not.toMatch(/pw-/);
+    for (const p of run.byType("random:index/randomPassword:RandomPassword")) expect(p.inputs).toMatchObject({ length: 32, special: false });
+});
+
+test("role wiring: the agent finds inference and cache by container name and waits for them", () => {
+    const agent = run.one(CONTAINER, "dev-agents-agent");
+    expect(agent.inputs.envs).toEqual(expect.arrayContaining(["OLLAMA_BASE_URL=http://dev-inference:11434", "MMAGENT_INPUT_DIR=/input", "MMAGENT_OUTPUT_DIR=/output", "WEBUI_NAME=mmagent (dev)"]));
+    expect(agent.dependsOnUrns).toEqual(
+        expect.arrayContaining([run.urnOf(CONTAINER, "dev-agents-cache"), run.urnOf(CONTAINER, "dev-agents-inference")]),
+    );
+    expect(run.one(CONTAINER, "dev-agents-inference").inputs).toMatchObject({ cpuSet: "0-1", memory: 4096 });
+});
+
+test("the host is prepared locally without GPUs, and storage waits for it", () => {
+    const prepare = run.one("command:local:Command", "dev-host-prepare");
+    expect(prepare.inputs.create).toContain('bash "$f"');
+    expect(prepare.inputs.stdin).toContain("MMAGENT_GPUS=");
+    const ensure = run.one("command:local:Command", "dev-storage-agent-db-ensure");
+    expect(ensure.dependsOnUrns).toContain(prepare.urn);
+    const provider = run.one("pulumi:providers:docker", "dev-host-docker");
+    expect(provider.inputs.host).toBe("unix:///var/run/docker.sock");
+});
+
+test("outputs: URL, container names, volume paths", () => {
+    expect(outputs.urls.value).toEqual({ "agent.localhost": "https://agent.localhost:8443/" });
+    expect(outputs.containers.value).toEqual({ agent: "dev-agent", cache: "dev-cache", inference: "dev-inference", proxy: "dev-proxy" });
+    expect(outputs.volumePaths.value["agent-db"]).toMatch(/\.mmagent-data\/dev\/agent-db$/);
+    expect(outputs.snapshots.value).toEqual({});
+    expect(outputs.dockerVersion.value).toBe("27.5.1");
+});
