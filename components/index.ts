@@ -3,11 +3,18 @@
  */
 export { TOKENS } from "./tokens";
 export * from "./types";
-export { parseStackConfig, configError, StackConfig, RawStackConfig, ConfigContext, DEFAULT_IMAGES, CONFIG_NAMESPACE, SERVICE_ROLES } from "./config";
-export { NvidiaHost, NvidiaHostArgs, buildNvidiaHost, prepareHostParams, dockerHostUrl } from "./nvidiaHost";
-export { StorageLayout, StorageLayoutArgs, VolumeSpec, ServiceGuard, buildStorageLayout, SNAPSHOT_PREFIX } from "./storageLayout";
-export { ReverseProxyNetwork, ReverseProxyNetworkArgs, buildReverseProxyNetwork } from "./reverseProxyNetwork";
-export { ProxyRoute, buildCaddyConfig } from "./caddyConfig";
-export { MultimodalAgentStack, MultimodalAgentStackArgs, buildMultimodalAgentStack } from "./multimodalAgentStack";
-export { composeStack, StackOutputs, StackSecrets, planVolumes, planRoutes, planGuards } from "./stack";
+export { parseStackConfig, configError, DEFAULT_IMAGES, CONFIG_NAMESPACE, SERVICE_ROLES } from "./config";
+export type { StackConfig, RawStackConfig, ConfigContext } from "./config";
+export { NvidiaHost, buildNvidiaHost, prepareHostParams, dockerHostUrl } from "./nvidiaHost";
+export type { NvidiaHostArgs } from "./nvidiaHost";
+export { StorageLayout, buildStorageLayout, SNAPSHOT_PREFIX } from "./storageLayout";
+export type { StorageLayoutArgs, VolumeSpec, ServiceGuard } from "./storageLayout";
+export { ReverseProxyNetwork, buildReverseProxyNetwork } from "./reverseProxyNetwork";
+export type { ReverseProxyNetworkArgs } from "./reverseProxyNetwork";
+export { buildCaddyConfig } from "./caddyConfig";
+export type { ProxyRoute } from "./caddyConfig";
+export { MultimodalAgentStack, buildMultimodalAgentStack } from "./multimodalAgentStack";
+export type { MultimodalAgentStackArgs } from "./multimodalAgentStack";
+export { composeStack, planVolumes, planRoutes, planGuards } from "./stack";
+export type { StackOutputs, StackSecrets } from "./stack";
 export { loadStackConfig } from "./loadConfig";
