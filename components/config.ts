@@ -130,23 +130,23 @@ function serviceSchema<R extends z.ZodRawShape>(defaults: { enabled: boolean; im
 }
 
 const servicesSchema = z.strictObject({
-    inference: serviceSchema({ enabled: true, image: DEFAULT_IMAGES.inference }, {}).default(() => ({}) as never),
-    agent: serviceSchema({ enabled: true, image: DEFAULT_IMAGES.agent }, {}).default(() => ({}) as never),
+    inference: serviceSchema({ enabled: true, image: DEFAULT_IMAGES.inference }, {}).prefault({}),
+    agent: serviceSchema({ enabled: true, image: DEFAULT_IMAGES.agent }, {}).prefault({}),
     cache: serviceSchema(
         { enabled: true, image: DEFAULT_IMAGES.cache },
         { maxMemoryMiB: z.number().int().min(8, "give the cache at least 8 MiB").default(256) },
-    ).default(() => ({}) as never),
-    vectorDb: serviceSchema({ enabled: false, image: DEFAULT_IMAGES.vectorDb }, {}).default(() => ({}) as never),
+    ).prefault({}),
+    vectorDb: serviceSchema({ enabled: false, image: DEFAULT_IMAGES.vectorDb }, {}).prefault({}),
 });
 
 const stackConfigSchema = z.strictObject({
     namePrefix: v.resourceName,
     allowPublicBind: z.boolean().default(false),
-    host: hostSchema.default(() => ({}) as never),
+    host: hostSchema.prefault({}),
     storage: storageSchema,
-    network: networkSchema.default(() => ({}) as never),
-    proxy: proxySchema.default(() => ({}) as never),
-    services: servicesSchema.default(() => ({}) as never),
+    network: networkSchema.prefault({}),
+    proxy: proxySchema.prefault({}),
+    services: servicesSchema.prefault({}),
 });
 
 export type StackConfig = z.output<typeof stackConfigSchema>;
@@ -188,7 +188,7 @@ export function parseStackConfig(raw: RawStackConfig, ctx: ConfigContext): Stack
     const problems: ConfigProblem[] = [];
     const parsed = stackConfigSchema.safeParse(input);
     if (!parsed.success) {
-        for (const issue of parsed.error.issues) problems.push(...problemsFromIssue(issue));
+        for (const issue of parsed.error.issues) problems.push(...problemsFromIssue(issue, input));
     } else {
         problems.push(...crossFieldProblems(parsed.data, ctx));
     }
@@ -197,7 +197,11 @@ export function parseStackConfig(raw: RawStackConfig, ctx: ConfigContext): Stack
     return resolvePaths(config, ctx);
 }
 
-function problemsFromIssue(issue: z.core.$ZodIssue): ConfigProblem[] {
+function valueAt(root: unknown, path: PropertyKey[]): unknown {
+    return path.reduce<unknown>((v, k) => (v !== null && typeof v === "object" ? (v as Record<PropertyKey, unknown>)[k] : undefined), root);
+}
+
+function problemsFromIssue(issue: z.core.$ZodIssue, input: unknown): ConfigProblem[] {
     const path = formatPath(issue.path);
     if (issue.code === "unrecognized_keys") {
         return issue.keys.map((key) => ({
@@ -208,10 +212,14 @@ function problemsFromIssue(issue: z.core.$ZodIssue): ConfigProblem[] {
     if (issue.code === "invalid_union" && "errors" in issue && Array.isArray(issue.errors) && issue.errors.length > 0) {
         // Report the branch that got furthest, not "invalid input".
         const best = issue.errors.reduce((a, b) => (deepest(b) > deepest(a) ? b : a));
-        if (best.length > 0 && deepest(best) > 0) return best.flatMap((i) => problemsFromIssue({ ...i, path: [...issue.path, ...i.path] }));
+        if (best.length > 0 && deepest(best) > 0) return best.flatMap((i) => problemsFromIssue({ ...i, path: [...issue.path, ...i.path] }, input));
+    }
+    if (issue.code === "invalid_key") {
+        // A record key of the wrong shape: report the key schema's own message.
+        return [{ propertyPath: path, reason: `invalid key: ${issue.issues[0]?.message ?? issue.message}` }];
     }
     let reason = issue.message;
-    if (issue.code === "invalid_type" && issue.input === undefined) reason = "this key is required: set it in Pulumi.<stack>.yaml";
+    if (issue.code === "invalid_type" && valueAt(input, issue.path) === undefined) reason = "this key is required: set it in Pulumi.<stack>.yaml";
     else if (issue.code === "invalid_type") reason = `expected ${issue.expected}: ${issue.message}`;
     return [{ propertyPath: path || "(config)", reason }];
 }

@@ -138,6 +138,8 @@ function cidr(kind: "ipv4" | "ipv6", minPrefix: number, maxPrefix: number, examp
         let addr: ipaddr.IPv4 | ipaddr.IPv6;
         let prefix: number;
         try {
+            // ipaddr.js also accepts legacy forms such as "10.0.0/24"; Docker does not.
+            if (kind === "ipv4" && !/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/.test(s)) throw new Error("not dotted-quad");
             [addr, prefix] = ipaddr.parseCIDR(s);
         } catch {
             ctx.addIssue({ code: "custom", message: `use an ${kind === "ipv4" ? "IPv4" : "IPv6"} CIDR such as "${example}"` });

@@ -1,0 +1,160 @@
+/**
+ * Config validation: every bad config is refused before anything is registered, with the
+ * `mmagent:` key path and a reason that says how to fix it; all problems at once.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { parseStackConfig, RawStackConfig, StackConfig } from "../../components/config";
+
+const ctx = { stackName: "test", projectDir: "/proj", hasSshPrivateKey: true };
+
+/** A small valid config; each case below breaks one thing. */
+function base(): Record<string, any> {
+    return {
+        host: { connection: { kind: "local" }, gpus: [0, 1] },
+        storage: { backend: "btrfs", root: "/srv/mmagent" },
+        network: { ipv6Subnet: "fd00:1::/64" },
+        proxy: { bindAddress: "127.0.0.1", httpPort: 8080, httpsPort: 8443, tls: "internal" },
+        services: { agent: { host: "agent.localhost" }, vectorDb: { enabled: true } },
+    };
+}
+
+function errorsOf(raw: RawStackConfig, context = ctx): { propertyPath: string; reason: string }[] {
+    try {
+        parseStackConfig(raw, context);
+    } catch (e) {
+        if (!pulumi.InputPropertiesError.isInstance(e)) throw e;
+        return e.errors;
+    }
+    return [];
+}
+
+function withChange(change: (c: Record<string, any>) => void): Record<string, any> {
+    const c = base();
+    change(c);
+    return c;
+}
+
+test("the base config is valid and gets defaults", () => {
+    const c: StackConfig = parseStackConfig(base(), ctx);
+    expect(c.namePrefix).toBe("test");
+    expect(c.host.toolkitVersion).toBe("1.18.0-1");
+    expect(c.network.name).toBe("reverse_proxy");
+    expect(c.storage.retention.keep).toBe(10);
+    expect(c.services.cache.maxMemoryMiB).toBe(256);
+    expect(c.host.sysctls).toEqual({ "fs.inotify.max_user_watches": "524288" });
+});
+
+// [description, change, expected key path, reason fragment]
+const BAD: [string, (c: Record<string, any>) => void, string, RegExp][] = [
+    ["unknown top-level key", (c) => (c.hots = {}), "mmagent:hots", /unknown key/],
+    ["unknown nested key", (c) => (c.proxy.tsl = "off"), "mmagent:proxy.tsl", /check its spelling/],
+    ["IPv6 subnet not a CIDR", (c) => (c.network.ipv6Subnet = "fd00::"), "mmagent:network.ipv6Subnet", /IPv6 CIDR/],
+    ["IPv6 subnet too small", (c) => (c.network.ipv6Subnet = "fd00::/124"), "mmagent:network.ipv6Subnet", /too small/],
+    ["IPv6 subnet too large", (c) => (c.network.ipv6Subnet = "fd00::/32"), "mmagent:network.ipv6Subnet", /too large/],
+    ["IPv6 subnet with host bits", (c) => (c.network.ipv6Subnet = "fd00::1/64"), "mmagent:network.ipv6Subnet", /host bits must be zero: use "fd00::\/64"/],
+    ["IPv4 given as IPv6 subnet", (c) => (c.network.ipv6Subnet = "10.0.0.0/24"), "mmagent:network.ipv6Subnet", /ipv4 subnet/],
+    ["IPv4 subnet malformed", (c) => (c.network.ipv4Subnet = "10.0.0/24"), "mmagent:network.ipv4Subnet", /IPv4 CIDR/],
+    ["IPv4 subnet too small", (c) => (c.network.ipv4Subnet = "10.0.0.0/30"), "mmagent:network.ipv4Subnet", /too small/],
+    ["network name with spaces", (c) => (c.network.name = "my net"), "mmagent:network.name", /lowercase letters/],
+    ["unknown storage backend", (c) => (c.storage.backend = "lvm"), "mmagent:storage.backend", /"zfs", "btrfs" or "dir"/],
+    ["relative btrfs root", (c) => (c.storage.root = "srv/mmagent"), "mmagent:storage.root", /absolute path/],
+    ["root with ..", (c) => (c.storage.root = "/srv/../etc"), "mmagent:storage.root", /'\.\.'/],
+    ["root with a space", (c) => (c.storage.root = "/srv/my data"), "mmagent:storage.root", /no spaces/],
+    ["root with $()", (c) => (c.storage.root = "/srv/$(reboot)"), "mmagent:storage.root", /absolute path of letters/],
+    ["root is /", (c) => (c.storage.root = "/"), "mmagent:storage.root", /absolute path of letters/],
+    ["zfs dataset with a space", (c) => Object.assign(c.storage, { backend: "zfs", root: "tank/my data" }), "mmagent:storage.root", /dataset name/],
+    ["zfs dataset with ;", (c) => Object.assign(c.storage, { backend: "zfs", root: "tank;rm -rf /" }), "mmagent:storage.root", /dataset name/],
+    ["zfs dataset naming a snapshot", (c) => Object.assign(c.storage, { backend: "zfs", root: "tank/x@snap" }), "mmagent:storage.root", /dataset name/],
+    ["retention keep 0", (c) => (c.storage.retention = { keep: 0 }), "mmagent:storage.retention.keep", /at least 1/],
+    ["quota for an unknown volume", (c) => (c.storage.quotasGiB = { "agent-dbb": 5 }), "mmagent:storage.quotasGiB.agent-dbb", /no volume is named/],
+    ["negative quota", (c) => (c.storage.quotasGiB = { "agent-db": -1 }), "mmagent:storage.quotasGiB.agent-db", /positive/],
+    ["duplicate volume name (extra vs role)", (c) => (c.services.agent.extraVolumes = [{ name: "agent-db", profile: "db", target: "/x" }]), "mmagent:services.agent.extraVolumes[0].name", /already used/],
+    ["extra volume on a used mount target", (c) => (c.services.agent.extraVolumes = [{ name: "more-input", profile: "media", target: "/input", readOnly: true }]), "mmagent:services.agent.extraVolumes[0].target", /already mounted/],
+    ["extra volume with unknown profile", (c) => (c.services.agent.extraVolumes = [{ name: "x-vol", profile: "ssd", target: "/x" }]), "mmagent:services.agent.extraVolumes[0].profile", /one of db, media/],
+    ["extra volume named like an option", (c) => (c.services.agent.extraVolumes = [{ name: "--force", profile: "db", target: "/x" }]), "mmagent:services.agent.extraVolumes[0].name", /starting with a letter/],
+    ["route to a service that does not exist", (c) => (c.proxy.routes = [{ host: "x.localhost", service: "search", port: 80 }]), "mmagent:proxy.routes[0].service", /no service "search"/],
+    ["route to a disabled service", (c) => ((c.services.vectorDb.enabled = false), (c.proxy.routes = [{ host: "db.localhost", service: "vectorDb", port: 5432 }])), "mmagent:proxy.routes[0].service", /disabled/],
+    ["duplicate route host", (c) => (c.proxy.routes = [{ host: "agent.localhost", service: "agent", port: 8080 }]), "mmagent:proxy.routes[0].host", /already defined/],
+    ["route host not a DNS name", (c) => (c.proxy.routes = [{ host: "bad host", service: "agent", port: 8080 }]), "mmagent:proxy.routes[0].host", /DNS name/],
+    ["route port out of range", (c) => (c.proxy.routes = [{ host: "x.localhost", service: "agent", port: 70000 }]), "mmagent:proxy.routes[0].port", /1 and 65535/],
+    ["http and https on one port", (c) => (c.proxy.httpsPort = 8080), "mmagent:proxy.httpsPort", /different ports/],
+    ["proxy port colliding with the health endpoint", (c) => (c.proxy.httpPort = 2020), "mmagent:proxy.httpPort", /health\/admin/],
+    ["proxy on 0.0.0.0 without opting in", (c) => (c.proxy.bindAddress = "0.0.0.0"), "mmagent:proxy.bindAddress", /allowPublicBind/],
+    ["proxy on :: without opting in", (c) => (c.proxy.bindAddress = "::"), "mmagent:proxy.bindAddress", /allowPublicBind/],
+    ["bind address not an IP", (c) => (c.proxy.bindAddress = "localhost"), "mmagent:proxy.bindAddress", /IP address/],
+    ["admin API published", (c) => (c.proxy.adminApi = "0.0.0.0:2019"), "mmagent:proxy.adminApi", /never published/],
+    ["ACME without an e-mail", (c) => (c.proxy.tls = "acme"), "mmagent:proxy.acmeEmail", /needs an e-mail/],
+    ["ACME for a .localhost name", (c) => Object.assign(c.proxy, { tls: "acme", acmeEmail: "a@b.co" }), "mmagent:services.agent.host", /ACME cannot issue/],
+    ["bad ACME e-mail", (c) => Object.assign(c.proxy, { tls: "acme", acmeEmail: "ops" }), "mmagent:proxy.acmeEmail", /e-mail/],
+    ["unknown TLS mode", (c) => (c.proxy.tls = "self-signed"), "mmagent:proxy.tls", /"acme", "internal" or "off"/],
+    ["cpuSet with letters", (c) => (c.services.agent.cpuSet = "0-3,a"), "mmagent:services.agent.cpuSet", /"0-3,5"/],
+    ["cpuSet descending range", (c) => (c.services.agent.cpuSet = "3-1"), "mmagent:services.agent.cpuSet", /ascending/],
+    ["cpuSet overlapping", (c) => (c.services.agent.cpuSet = "0-3,2"), "mmagent:services.agent.cpuSet", /non-overlapping/],
+    ["cpuSet with spaces", (c) => (c.services.agent.cpuSet = "0, 1"), "mmagent:services.agent.cpuSet", /"0-3,5"/],
+    ["GPU indices on a host without GPUs", (c) => ((c.host.gpus = "none"), (c.services.inference = { gpus: [0] })), "mmagent:services.inference.gpus", /host.gpus is "none"/],
+    ["GPU not among the host's", (c) => (c.services = { ...c.services, inference: { gpus: [2] } }), "mmagent:services.inference.gpus[0]", /not in host.gpus/],
+    ["GPU index negative", (c) => (c.host.gpus = [-1]), "mmagent:host.gpus[0]", /./],
+    ["GPU UUID malformed", (c) => (c.host.gpus = ["GPU-123"]), "mmagent:host.gpus[0]", /nvidia-smi -L/],
+    ["GPU listed twice", (c) => (c.host.gpus = [0, 0]), "mmagent:host.gpus", /once/],
+    ["toolkit version with a shell command", (c) => (c.host.toolkitVersion = "1.18.0-1; curl evil"), "mmagent:host.toolkitVersion", /Debian package version/],
+    ["sysctl key with a space", (c) => (c.host.sysctls = { "fs inotify": "1" }), "mmagent:host.sysctls.fs inotify", /sysctl key/],
+    ["sysctl value with a newline", (c) => (c.host.sysctls = { "vm.swappiness": "1\nkernel.x=1" }), "mmagent:host.sysctls.vm.swappiness", /plain value/],
+    ["ssh without a host key", (c) => (c.host.connection = { kind: "ssh", host: "gpu1" }), "mmagent:host.connection.hostKey", /required/],
+    ["ssh host with a metacharacter", (c) => (c.host.connection = { kind: "ssh", host: "gpu1;id", hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA" }), "mmagent:host.connection.host", /DNS name or an IP/],
+    ["ssh user like an option", (c) => (c.host.connection = { kind: "ssh", host: "gpu1", user: "-oProxyCommand=x", hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA" }), "mmagent:host.connection.user", /Unix user/],
+    ["unknown connection kind", (c) => (c.host.connection = { kind: "winrm" }), "mmagent:host.connection.kind", /"local" or "ssh"/],
+    ["image without tag or digest", (c) => (c.services.agent.image = "ghcr.io/open-webui/open-webui"), "mmagent:services.agent.image", /pin the image/],
+    ["image that is not a reference", (c) => (c.services.agent.image = "Open WebUI:latest"), "mmagent:services.agent.image", /image reference/],
+    ["image with a bad digest", (c) => (c.services.cache = { image: "redis@sha256:1234" }), "mmagent:services.cache.image", /image reference/],
+    ["env name with a dash", (c) => (c.services.agent.env = { "MY-VAR": "1" }), "mmagent:services.agent.env.MY-VAR", /environment variable name/],
+    ["env value with a newline", (c) => (c.services.agent.env = { A: "x\ny" }), "mmagent:services.agent.env.A", /control characters/],
+    ["restoreFrom not a snapshot name", (c) => (c.services.agent.restoreFrom = "yesterday"), "mmagent:services.agent.restoreFrom", /pulumi stack output snapshots/],
+    ["restoreFrom on the dir backend", (c) => ((c.storage.backend = "dir"), (c.services.agent.restoreFrom = "mmagent-pre-1a2b3c4d")), "mmagent:services.agent.restoreFrom", /dir backend takes no snapshots/],
+    ["memory too small", (c) => (c.services.agent.memoryMiB = 1), "mmagent:services.agent.memoryMiB", /16 MiB/],
+    ["memory as text", (c) => (c.services.agent.memoryMiB = "2g"), "mmagent:services.agent.memoryMiB", /expected number/],
+    ["healthcheck without CMD", (c) => (c.services.agent.healthcheck = ["curl", "-f", "x"]), "mmagent:services.agent.healthcheck", /"CMD"/],
+    ["capability that is not a name", (c) => (c.services.agent.capAdd = ["cap_sys_admin"]), "mmagent:services.agent.capAdd[0]", /capability name/],
+    ["namePrefix with uppercase", (c) => (c.namePrefix = "Prod"), "mmagent:namePrefix", /lowercase/],
+    ["storage missing", (c) => delete c.storage, "mmagent:storage", /required/],
+];
+
+describe.each(BAD)("refuses %s", (_title, change, keyPath, reason) => {
+    test(`names ${keyPath}`, () => {
+        const errors = errorsOf(withChange(change));
+        const hit = errors.find((e) => e.propertyPath === keyPath);
+        expect({ errors, hit: hit !== undefined }).toEqual({ errors, hit: true });
+        expect(hit!.reason).toMatch(reason);
+    });
+});
+
+test(`at least 40 bad configs are covered (${BAD.length})`, () => {
+    expect(BAD.length).toBeGreaterThanOrEqual(40);
+    console.log(`validation: ${BAD.length} hand-written bad configs, each refused with its key path`);
+});
+
+test("all problems are reported at once", () => {
+    const errors = errorsOf(
+        withChange((c) => {
+            c.network.ipv6Subnet = "nope";
+            c.services.agent.cpuSet = "x";
+            c.proxy.tls = "acme";
+        }),
+    );
+    expect(errors.map((e) => e.propertyPath)).toEqual(expect.arrayContaining(["mmagent:network.ipv6Subnet", "mmagent:services.agent.cpuSet"]));
+});
+
+test("an ssh host needs the sshPrivateKey secret", () => {
+    const raw = withChange((c) => (c.host.connection = { kind: "ssh", host: "gpu1.example.com", hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample" }));
+    expect(errorsOf(raw, { ...ctx, hasSshPrivateKey: false }).map((e) => e.propertyPath)).toEqual(["mmagent:sshPrivateKey"]);
+    expect(errorsOf(raw)).toEqual([]);
+});
+
+test("a project-relative dev root is resolved against the project; only for dir on a local host", () => {
+    const c = parseStackConfig(withChange((x) => Object.assign(x.storage, { backend: "dir", root: ".mmagent-data/dev" })), ctx);
+    expect(c.storage.root).toBe("/proj/.mmagent-data/dev");
+    expect(errorsOf(withChange((x) => Object.assign(x.storage, { backend: "dir", root: "../elsewhere" })))[0].propertyPath).toBe("mmagent:storage.root");
+});
+
+test("the message lists every problem with its key", () => {
+    expect(() => parseStackConfig(withChange((c) => (c.services.agent.cpuSet = "x")), ctx)).toThrow(/mmagent:services\.agent\.cpuSet: use CPU indices/);
+});
