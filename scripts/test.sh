@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# `npm test`: the unit tests (mocks, pure functions), then the real-engine tests (a Docker
+# engine, Btrfs on a loop device, the real host scripts). The real tests check their own
+# prerequisites and fail naming what is missing and `scripts/test-host.sh up`, which provides it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[[ -d node_modules ]] || npm ci --no-audit --no-fund
+npx jest --selectProjects unit "$@"
+npx jest --selectProjects real --runInBand "$@"

@@ -1,0 +1,84 @@
+/**
+ * Helpers for the real-engine tests: prerequisites, running the project's host scripts exactly
+ * as a deployment does (same stdin, same `create` command), and a Btrfs loop filesystem.
+ */
+import { execFileSync, spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { HostScriptName, renderScriptStdin, RUN_STDIN_SCRIPT } from "../../components/hostScript";
+
+export const TEST_IMAGE = process.env.MMAGENT_TEST_IMAGE ?? "local/mmagent-testbase:1";
+
+/** Fails with one message naming everything missing and the script that provides it. */
+export function requirePrerequisites(opts: { commands?: string[]; docker?: boolean; image?: boolean; root?: boolean }): void {
+    const missing: string[] = [];
+    for (const cmd of opts.commands ?? []) {
+        if (spawnSync("sh", ["-c", `command -v ${cmd}`]).status !== 0) missing.push(`command ${cmd}`);
+    }
+    if (opts.root && process.getuid && process.getuid() !== 0) missing.push("root (loop devices, mounts)");
+    if (opts.docker && spawnSync("docker", ["info"], { stdio: "ignore" }).status !== 0) missing.push("a running Docker engine");
+    else if (opts.image && spawnSync("docker", ["image", "inspect", TEST_IMAGE], { stdio: "ignore" }).status !== 0) missing.push(`the test image ${TEST_IMAGE}`);
+    if (missing.length > 0) {
+        throw new Error(`real-engine test prerequisites missing: ${missing.join(", ")}. Run \`sudo scripts/test-host.sh up\` (installs docker.io, btrfs-progs, debootstrap, wrk; starts dockerd; builds ${TEST_IMAGE}).`);
+    }
+}
+
+export interface ScriptResult {
+    status: number;
+    stdout: string;
+    stderr: string;
+    json: any;
+}
+
+/** Runs a host script with parameters the way hostScriptCommand does: `sh -c <create>` with the rendered stdin. */
+export function runHostScript(script: HostScriptName, params: Record<string, string>, env: NodeJS.ProcessEnv = process.env, timeoutMs = 120_000): ScriptResult {
+    const r = spawnSync("/bin/sh", ["-c", RUN_STDIN_SCRIPT], { input: renderScriptStdin(script, params), env, encoding: "utf8", timeout: timeoutMs });
+    let json: any;
+    try {
+        json = JSON.parse(r.stdout.trim().split("\n").pop() ?? "");
+    } catch {
+        json = undefined;
+    }
+    return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr, json };
+}
+
+export function sh(cmd: string, args: string[], opts: { input?: string; cwd?: string } = {}): string {
+    return execFileSync(cmd, args, { encoding: "utf8", input: opts.input, cwd: opts.cwd, stdio: ["pipe", "pipe", "pipe"] });
+}
+
+/** A Btrfs filesystem on a loop device, mounted at `mountPoint`. */
+export class BtrfsLoop {
+    readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), "mmagent-btrfs-"));
+    readonly image = path.join(this.dir, "pool.img");
+    readonly mountPoint = path.join(this.dir, "mnt");
+
+    constructor(readonly sizeMiB = 2048) {}
+
+    create(): this {
+        sh("truncate", ["-s", `${this.sizeMiB}M`, this.image]);
+        sh("mkfs.btrfs", ["-q", this.image]);
+        fs.mkdirSync(this.mountPoint);
+        sh("mount", ["-o", "loop", this.image, this.mountPoint]);
+        return this;
+    }
+
+    destroy(): void {
+        spawnSync("umount", [this.mountPoint]);
+        fs.rmSync(this.dir, { recursive: true, force: true });
+    }
+}
+
+export function sha256File(file: string): string {
+    return sh("sha256sum", [file]).split(" ")[0];
+}
+
+/** A directory of fake commands that log their argv, one line per call, to `log`. */
+export function fakeCommands(dir: string, log: string, scripts: Record<string, string>): void {
+    fs.mkdirSync(dir, { recursive: true });
+    for (const [name, body] of Object.entries(scripts)) {
+        const file = path.join(dir, name);
+        fs.writeFileSync(file, `#!/usr/bin/env bash\nprintf '%s' ${JSON.stringify(name)} >>${JSON.stringify(log)}; printf ' %q' "$@" >>${JSON.stringify(log)}; echo >>${JSON.stringify(log)}\n${body}\n`);
+        fs.chmodSync(file, 0o755);
+    }
+}
