@@ -251,8 +251,11 @@ read_meta() { # vol name
     zfs)
       local ref; ref="$(dataset "$1")@$2"
       META_CREATED=$(zfs get -H -o value mmagent:created "$ref")
-      META_IMAGE=$(zfs get -H -o value mmagent:image "$ref"); [[ "$META_IMAGE" == "-" ]] && META_IMAGE=""
-      META_NEXT=$(zfs get -H -o value mmagent:next-image "$ref"); [[ "$META_NEXT" == "-" ]] && META_NEXT="" ;;
+      META_IMAGE=$(zfs get -H -o value mmagent:image "$ref")
+      META_NEXT=$(zfs get -H -o value mmagent:next-image "$ref")
+      # "-" is how ZFS shows an unset user property.
+      if [[ "$META_IMAGE" == "-" ]]; then META_IMAGE=""; fi
+      if [[ "$META_NEXT" == "-" ]]; then META_NEXT=""; fi ;;
   esac
 }
 

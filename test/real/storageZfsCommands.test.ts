@@ -1,0 +1,113 @@
+/**
+ * The ZFS path of the storage script. This kernel has no ZFS module, so a recording fake `zfs`
+ * (with just enough state to answer `list`/`get`) stands in, and the tests check the exact
+ * commands and properties the real script issues.
+ */
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { ensureParams, restoreParams, snapshotParams } from "../../components/storageLayout";
+import { fakeCommands, runHostScript } from "../support/host";
+
+const work = fs.mkdtempSync(path.join(os.tmpdir(), "mmagent-zfs-"));
+const bin = path.join(work, "bin");
+const log = path.join(work, "calls.log");
+const state = path.join(work, "state");
+const env = { ...process.env, PATH: `${bin}:${process.env.PATH}` };
+const args = { backend: "zfs" as const, root: "tank/mmagent" };
+
+// A fake zfs: datasets and snapshots are lines in $state, in creation order.
+const FAKE_ZFS = `
+state=${JSON.stringify(state)}; touch "$state"
+last="\${@: -1}"
+case "$1" in
+  list)
+    if [[ " $* " == *" -d 1 "* ]]; then grep "^$last@" "$state" || true; exit 0; fi
+    grep -qx -- "$last" "$state"; exit $? ;;
+  create) echo "$last" >>"$state" ;;
+  snapshot) echo "$last" >>"$state" ;;
+  destroy) grep -vx -- "$last" "$state" >"$state.new" || true; mv "$state.new" "$state" ;;
+  get)
+    case "$*" in
+      *"-o value mountpoint"*) echo "/$last" ;;
+      *"mmagent:created"*) echo "2026-11-23T12:00:00.000Z" ;;
+      *"mmagent:image"*) echo "app:1" ;;
+      *"mmagent:next-image"*) echo "app:2" ;;
+      *"-s local all"*) printf 'recordsize\\t16K\\ncompression\\tlz4\\n' ;;
+    esac ;;
+esac
+exit 0`;
+
+beforeAll(() => {
+    fakeCommands(bin, log, { zfs: FAKE_ZFS });
+});
+afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
+
+function calls(): string[] {
+    const lines = fs.existsSync(log) ? fs.readFileSync(log, "utf8").trim().split("\n") : [];
+    fs.writeFileSync(log, "");
+    return lines.filter((l) => l.length > 0);
+}
+
+test("ZFS (no kernel module here, exact commands): ensure creates the dataset with the db profile, then only re-asserts", () => {
+    const first = runHostScript("storage", ensureParams(args, { name: "agent-db", profile: "db", quotaGiB: 20 }), env);
+    expect(first.stderr).toMatch(/creating dataset tank\/mmagent\/agent-db/);
+    expect(first.json).toEqual({ volume: "agent-db", path: "/tank/mmagent/agent-db" });
+    expect(calls()).toEqual([
+        "zfs list -H -o name tank/mmagent/agent-db",
+        "zfs create -p -o recordsize=16K -o compression=lz4 -o atime=off -o logbias=latency -o quota=20G tank/mmagent/agent-db",
+        "zfs set recordsize=16K compression=lz4 atime=off logbias=latency quota=20G tank/mmagent/agent-db",
+        "zfs get -H -o value mountpoint tank/mmagent/agent-db",
+    ]);
+    const second = runHostScript("storage", ensureParams(args, { name: "agent-db", profile: "db", quotaGiB: 20 }), env);
+    expect(second.stdout).toBe(first.stdout);
+    expect(calls()).toEqual([
+        "zfs list -H -o name tank/mmagent/agent-db",
+        "zfs set recordsize=16K compression=lz4 atime=off logbias=latency quota=20G tank/mmagent/agent-db",
+        "zfs get -H -o value mountpoint tank/mmagent/agent-db",
+    ]);
+});
+
+test("ZFS (exact commands): model weights get 1M records", () => {
+    runHostScript("storage", ensureParams(args, { name: "inference-models", profile: "models" }), env);
+    expect(calls()).toContain("zfs create -p -o recordsize=1M -o compression=lz4 -o atime=off tank/mmagent/inference-models");
+});
+
+test("ZFS (exact commands): pre-change snapshot with metadata properties; retention destroys only the oldest own snapshots", () => {
+    fs.appendFileSync(state, ["tank/mmagent/agent-db@autosnap_2026-11-01_daily", "tank/mmagent/agent-db@mmagent-pre-00000001", "tank/mmagent/agent-db@mmagent-pre-00000002"].join("\n") + "\n");
+    const r = runHostScript("storage", snapshotParams({ ...args, keepSnapshots: 2 }, ["agent-db"], { container: "", image: "app:2" }, "mmagent-pre-00000003"), env);
+    expect(r.status).toBe(0);
+    expect(r.json).toMatchObject({ snapshot: "mmagent-pre-00000003", image: "app:1", nextImage: "app:2", volumes: { "agent-db": "tank/mmagent/agent-db@mmagent-pre-00000003" } });
+    const c = calls();
+    expect(c.filter((l) => /^zfs (snapshot|destroy)/.test(l))).toEqual([
+        expect.stringMatching(/^zfs snapshot -o mmagent:created=\S+ -o mmagent:image=- -o mmagent:next-image=app:2 tank\/mmagent\/agent-db@mmagent-pre-00000003$/),
+        "zfs destroy tank/mmagent/agent-db@mmagent-pre-00000001",
+    ]);
+    expect(c).toContain("zfs list -H -o name -t snapshot -s createtxg -d 1 tank/mmagent/agent-db");
+    expect(fs.readFileSync(state, "utf8")).toContain("@autosnap_2026-11-01_daily");
+});
+
+test("ZFS (exact commands): restore keeps the current state, clones the snapshot into place, promotes, re-applies tuning", () => {
+    const r = runHostScript("storage", restoreParams(args, ["agent-db"], { container: "", image: "app:1", restoreFrom: "mmagent-pre-00000002" }), env);
+    expect(r.status).toBe(0);
+    const aside = r.json.replacedBy as string;
+    const stamp = aside.replace("mmagent-replaced-", "");
+    const c = calls().filter((l) => !l.startsWith("zfs list") && !l.startsWith("zfs get -H -o value mmagent:"));
+    expect(c).toEqual([
+        expect.stringMatching(new RegExp(`^zfs snapshot -o mmagent:created=\\S+ -o mmagent:image=- tank/mmagent/agent-db@${aside}$`)),
+        "zfs create -p tank/mmagent/mmagent-replaced",
+        `zfs rename tank/mmagent/agent-db tank/mmagent/mmagent-replaced/agent-db-${stamp}`,
+        `zfs clone tank/mmagent/mmagent-replaced/agent-db-${stamp}@mmagent-pre-00000002 tank/mmagent/agent-db`,
+        "zfs promote tank/mmagent/agent-db",
+        `zfs get -H -o property\\,value -s local all tank/mmagent/mmagent-replaced/agent-db-${stamp}`,
+        "zfs set recordsize=16K tank/mmagent/agent-db",
+        "zfs set compression=lz4 tank/mmagent/agent-db",
+    ]);
+});
+
+test("ZFS (exact commands): a restore expecting another image stops before touching anything", () => {
+    const r = runHostScript("storage", restoreParams(args, ["agent-db"], { container: "", image: "app:9", restoreFrom: "mmagent-pre-00000002" }), env);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/holds data of image app:1, but the service is configured with app:9/);
+    expect(calls().filter((l) => /^zfs (snapshot|rename|clone|promote|destroy)/.test(l))).toEqual([]);
+});
