@@ -78,7 +78,8 @@ export function fakeCommands(dir: string, log: string, scripts: Record<string, s
     fs.mkdirSync(dir, { recursive: true });
     for (const [name, body] of Object.entries(scripts)) {
         const file = path.join(dir, name);
-        fs.writeFileSync(file, `#!/usr/bin/env bash\nprintf '%s' ${JSON.stringify(name)} >>${JSON.stringify(log)}; printf ' %q' "$@" >>${JSON.stringify(log)}; echo >>${JSON.stringify(log)}\n${body}\n`);
+        // One write per call (O_APPEND), so concurrent fakes (curl | gpg) never interleave a line.
+        fs.writeFileSync(file, `#!/usr/bin/env bash\nline=${JSON.stringify(name)}$(printf ' %q' "$@")\necho "$line" >>${JSON.stringify(log)}\n${body}\n`);
         fs.chmodSync(file, 0o755);
     }
 }
