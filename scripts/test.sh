@@ -4,6 +4,6 @@
 # prerequisites and fail naming what is missing and `scripts/test-host.sh up`, which provides it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[[ -d node_modules ]] || npm ci --no-audit --no-fund
+[[ -d node_modules ]] || npm install --no-audit --no-fund
 npx jest --selectProjects unit "$@"
 npx jest --selectProjects real --runInBand "$@"

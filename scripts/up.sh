@@ -15,7 +15,7 @@ See https://www.pulumi.com/docs/install/
 MSG
   exit 1
 fi
-[[ -d node_modules ]] || npm ci --no-audit --no-fund
+[[ -d node_modules ]] || npm install --no-audit --no-fund
 
 if [[ -z "${PULUMI_BACKEND_URL:-}" ]] && ! pulumi whoami >/dev/null 2>&1; then
   mkdir -p .pulumi-state
