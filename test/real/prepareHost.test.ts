@@ -78,7 +78,8 @@ esac`;
             "apt-mark": "",
             "dpkg-query": `[[ -f ${dir}/installed ]] && printf '%s' 1.18.0-1; exit 0`,
             curl: "echo KEY",
-            gpg: `out=""; while [[ $# -gt 0 ]]; do [[ "$1" == "-o" ]] && out="$2"; shift; done; echo key > "$out"`,
+            // Reads its stdin like the real gpg, so curl never dies of SIGPIPE under pipefail.
+            gpg: `cat >/dev/null; out=""; while [[ $# -gt 0 ]]; do [[ "$1" == "-o" ]] && out="$2"; shift; done; echo key > "$out"`,
             systemctl: "",
             sysctl: `[[ "$1" == "-n" ]] && echo 524288; exit 0`,
             ...fakes,
