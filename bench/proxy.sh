@@ -30,8 +30,8 @@ sleep 1
 run_nginx mmbench-npm 19002 "$work/npm.conf"
 run_nginx mmbench-static 19003 "$work/static.conf"
 # The proxy's config exactly as the component generates it (compiled on the fly).
-npx --no-install tsc --outDir "$work/js" --module commonjs --target es2022 --esModuleInterop --skipLibCheck components/reverseProxyNetwork.ts >/dev/null
-node -e "const { proxyCaddyConfig } = require('$work/js/reverseProxyNetwork'); process.stdout.write(JSON.stringify(proxyCaddyConfig({ routes: [{ host: 'bench.localhost', upstream: 'mmbench-backend', port: 8000 }], tls: 'off', httpPort: 8000, dataVolumeName: 'x' })))" >"$work/caddy.json"
+npx --no-install tsc --outDir bin/bench-js --module commonjs --target es2022 --esModuleInterop --skipLibCheck components/reverseProxyNetwork.ts >/dev/null
+node -e "const { proxyCaddyConfig } = require('./bin/bench-js/reverseProxyNetwork'); process.stdout.write(JSON.stringify(proxyCaddyConfig({ routes: [{ host: 'bench.localhost', upstream: 'mmbench-backend', port: 8000 }], tls: 'off', httpPort: 8000, dataVolumeName: 'x' })))" >"$work/caddy.json"
 docker run -d --name mmbench-caddy --network "$NET" -p 127.0.0.1:19001:8000 -v "$work/caddy.json:/etc/caddy/mmagent.json:ro" \
   -e XDG_DATA_HOME=/tmp "$IMAGE" caddy run --config /etc/caddy/mmagent.json >/dev/null
 for p in 19000 19001 19002 19003; do
