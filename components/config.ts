@@ -304,8 +304,6 @@ function crossFieldProblems(c: StackConfig, ctx: ConfigContext): ConfigProblem[]
                 for (const [i, id] of s.gpus.entries()) {
                     if (!hostIds.has(String(id))) add(`${at}.gpus[${i}]`, `GPU ${id} is not in host.gpus (${c.host.gpus.join(", ")}): add it there or choose one of those`);
                 }
-            } else if (Array.isArray(c.host.gpus) && s.gpus === "all") {
-                // "all" means all the host's selected GPUs: fine.
             }
         }
         const targets = new Set(roleMountTargets(role));
@@ -328,9 +326,9 @@ function crossFieldProblems(c: StackConfig, ctx: ConfigContext): ConfigProblem[]
     }
     if (p.tls === "acme" && !p.acmeEmail) add("proxy.acmeEmail", "tls \"acme\" needs an e-mail for the ACME account: set proxy.acmeEmail");
     if (p.tls === "acme") {
-        for (const [i, host] of allRouteHosts(c).entries()) {
+        for (const host of allRouteHosts(c)) {
             if (host.host.endsWith(".localhost") || host.host === "localhost") {
-                add(host.path, `ACME cannot issue a certificate for "${host.host}": use a public name, or set proxy.tls to "internal" (${i})`);
+                add(host.path, `ACME cannot issue a certificate for "${host.host}": use a public name, or set proxy.tls to "internal"`);
             }
         }
     }

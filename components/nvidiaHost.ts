@@ -41,6 +41,7 @@ export interface HostReport {
 }
 
 export interface NvidiaHostParts {
+    access: HostAccess;
     prepare: command.local.Command | command.remote.Command;
     dockerProvider: docker.Provider;
     report: pulumi.Output<HostReport>;
@@ -81,7 +82,7 @@ export function buildNvidiaHost(name: string, args: NvidiaHostArgs, parent: pulu
         },
         { parent, dependsOn: [prepare] },
     );
-    return { prepare, dockerProvider, report };
+    return { access, prepare, dockerProvider, report };
 }
 
 export class NvidiaHost extends pulumi.ComponentResource {
@@ -103,7 +104,7 @@ export class NvidiaHost extends pulumi.ComponentResource {
         const parts = buildNvidiaHost(name, args, this);
         this.dockerProvider = parts.dockerProvider;
         this.ready = parts.prepare;
-        this.access = { connection: args.connection ?? { kind: "local" }, privateKey: args.privateKey };
+        this.access = parts.access;
         this.hasGpus = (args.gpus ?? "none") !== "none";
         this.gpus = parts.report.gpus;
         this.dockerVersion = parts.report.docker;
