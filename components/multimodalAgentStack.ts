@@ -134,7 +134,7 @@ export function buildMultimodalAgentStack(name: string, args: MultimodalAgentSta
                         ? [
                               {
                                   file: "/etc/mmagent/redis.conf",
-                                  content: pulumi.secret(passwords.cache.result.apply((pw) => redisConfig("maxMemoryMiB" in cfg ? cfg.maxMemoryMiB : 256, pw))),
+                                  content: pulumi.secret(passwords.cache.result.apply((pw) => redisConfig(s.cache.maxMemoryMiB, pw))),
                               },
                           ]
                         : undefined,

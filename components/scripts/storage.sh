@@ -99,12 +99,8 @@ ensure_volume() {
       fi
       mkdir -p "$(snap_dir "$vol")"
       if [[ "$nocow" == 1 ]] && ! lsattr -d "$path" | cut -d' ' -f1 | grep -q C; then
-        if [[ -z "$(ls -A "$path")" ]]; then
-          chattr +C "$path"
-        else
-          note "warning: $path already holds files; no-CoW applies only to files created from now on"
-          chattr +C "$path"
-        fi
+        [[ -z "$(ls -A "$path")" ]] || note "warning: $path already holds files; no-CoW applies only to files created from now on"
+        chattr +C "$path"
       fi
       if [[ -n "$compression" ]]; then
         [[ "$(btrfs property get "$path" compression 2>/dev/null)" == "compression=$compression" ]] \
