@@ -1,5 +1,5 @@
-/** Two projects: `unit` (mocks, pure functions; fast, no host needed) and `real` (a real Docker
- * engine, real Btrfs, the real host scripts; needs `scripts/test-host.sh up`). */
+/** Three projects: `unit` (mocks, pure functions; fast, no host needed) and `real` (a real Docker
+ * engine, real Btrfs, the real host scripts; needs `scripts/test-host.sh up`), and `e2e` (the dev stack applied to that engine). */
 const common = {
     preset: "ts-jest",
     testEnvironment: "node",
@@ -9,5 +9,7 @@ module.exports = {
     projects: [
         { ...common, displayName: "unit", testMatch: ["<rootDir>/test/unit/**/*.test.ts"] },
         { ...common, displayName: "real", testMatch: ["<rootDir>/test/real/**/*.test.ts"], slowTestThreshold: 60 },
+        // The whole dev stack applied to the real engine through test/support/realEngineHarness.ts.
+        { ...common, displayName: "e2e", testMatch: ["<rootDir>/test/e2e/**/*.test.ts"], slowTestThreshold: 300 },
     ],
 };

@@ -1,0 +1,96 @@
+/**
+ * The e2e test stack: the real Pulumi.dev.yaml with what a machine without a registry needs
+ * changed — local test-double images built from Debian packages (test/e2e/images), Btrfs storage
+ * on a loop device so upgrades get their pre-change snapshot, its own network, subnets and ports.
+ */
+import * as crypto from "crypto";
+import Docker from "dockerode";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { REPO_ROOT, stackFileConfig } from "./mockProgram";
+import { TEST_IMAGE } from "./host";
+
+export const E2E_PREFIX = "e2e";
+export const E2E_NETWORK = "mmagent-e2e";
+export const E2E_HTTP_PORT = 18080;
+export const E2E_HTTPS_PORT = 18443;
+export const E2E_AGENT_HOST = "agent.localhost";
+
+export const E2E_IMAGES = {
+    agentV1: "local/mmagent-e2e-agent:1",
+    agentV2: "local/mmagent-e2e-agent:2",
+    inference: "local/mmagent-e2e-inference:1",
+} as const;
+
+const IMAGES_DIR = path.join(REPO_ROOT, "test", "e2e", "images");
+const BUSYBOX = "/bin/busybox";
+
+function listFiles(dir: string): string[] {
+    return fs.readdirSync(dir, { withFileTypes: true }).flatMap((d) => (d.isDirectory() ? listFiles(path.join(dir, d.name)).map((f) => path.join(d.name, f)) : [d.name])).sort();
+}
+
+/** Builds the test-double images unless an image with the same sources is already there. */
+export async function buildE2eImages(docker = new Docker()): Promise<void> {
+    const builds: { tag: string; dir: string; args: Record<string, string> }[] = [
+        { tag: E2E_IMAGES.agentV1, dir: "agent", args: { AGENT_VERSION: "1" } },
+        { tag: E2E_IMAGES.agentV2, dir: "agent", args: { AGENT_VERSION: "2" } },
+        { tag: E2E_IMAGES.inference, dir: "inference", args: {} },
+    ];
+    if (!fs.existsSync(BUSYBOX)) throw new Error(`${BUSYBOX} missing: run scripts/test-host.sh up (installs busybox-static)`);
+    for (const b of builds) {
+        const src = path.join(IMAGES_DIR, b.dir);
+        const files = listFiles(src);
+        const hash = crypto.createHash("sha256");
+        for (const f of files) hash.update(f).update(fs.readFileSync(path.join(src, f)));
+        hash.update(JSON.stringify(b.args)).update(TEST_IMAGE);
+        const digest = hash.digest("hex").slice(0, 16);
+        const existing = await docker.getImage(b.tag).inspect().catch(() => undefined);
+        if (existing?.Config?.Labels?.["mmagent.e2e.sources"] === digest) continue;
+
+        const context = fs.mkdtempSync(path.join(os.tmpdir(), "mmagent-e2e-image-"));
+        try {
+            fs.cpSync(src, context, { recursive: true });
+            fs.copyFileSync(BUSYBOX, path.join(context, "busybox"));
+            const stream = await docker.buildImage({ context, src: [...files, "busybox"] }, { t: b.tag, buildargs: b.args, labels: { "mmagent.e2e.sources": digest }, rm: true });
+            const events: any[] = await new Promise((resolve, reject) => docker.modem.followProgress(stream, (err, res) => (err ? reject(err) : resolve(res))));
+            const failed = events.find((e) => e.error);
+            if (failed) throw new Error(`building ${b.tag} failed: ${failed.error}`);
+        } finally {
+            fs.rmSync(context, { recursive: true, force: true });
+        }
+    }
+}
+
+export interface E2eStackOptions {
+    /** Btrfs mount point for the stack's storage. */
+    storageRoot: string;
+    /** The agent's image. @default E2E_IMAGES.agentV1 */
+    agentImage?: string;
+    /** `services.agent.restoreFrom`. @default none */
+    agentRestoreFrom?: string;
+}
+
+/** `mmagent:*` config for the e2e stack: Pulumi.dev.yaml plus the changes above. */
+export function e2eStackConfig(opts: E2eStackOptions): Record<string, string> {
+    const dev = Object.fromEntries(Object.entries(stackFileConfig("dev")).map(([k, v]) => [k, JSON.parse(v)])) as Record<string, any>;
+    const services = dev["mmagent:services"];
+    const config: Record<string, unknown> = {
+        ...dev,
+        "mmagent:namePrefix": E2E_PREFIX,
+        "mmagent:storage": { backend: "btrfs", root: opts.storageRoot, retention: { keep: 5 } },
+        "mmagent:network": { ...dev["mmagent:network"], name: E2E_NETWORK, ipv6Subnet: "fd6d:6d61:6765:e2e::/64", ipv4Subnet: "172.30.222.0/24" },
+        "mmagent:proxy": { ...dev["mmagent:proxy"], image: TEST_IMAGE, httpPort: E2E_HTTP_PORT, httpsPort: E2E_HTTPS_PORT },
+        "mmagent:services": {
+            ...services,
+            inference: { ...services.inference, image: E2E_IMAGES.inference },
+            agent: {
+                ...services.agent,
+                image: opts.agentImage ?? E2E_IMAGES.agentV1,
+                ...(opts.agentRestoreFrom ? { restoreFrom: opts.agentRestoreFrom } : {}),
+            },
+            cache: { ...services.cache, image: TEST_IMAGE },
+        },
+    };
+    return Object.fromEntries(Object.entries(config).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]));
+}
