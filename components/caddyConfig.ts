@@ -70,10 +70,30 @@ export function buildCaddyConfig(args: CaddyConfigArgs): Record<string, unknown>
                 https_port: args.httpsPort,
                 servers: {
                     routes: {
-                        listen: tlsOn ? [`:${args.httpsPort}`, `:${args.httpPort}`] : [`:${args.httpPort}`],
+                        listen: [tlsOn ? `:${args.httpsPort}` : `:${args.httpPort}`],
                         routes,
-                        ...(tlsOn ? {} : { automatic_https: { disable: true } }),
+                        // With TLS, the redirect server below sends HTTP to HTTPS: Caddy's own redirect
+                        // drops a non-443 port when it equals https_port (dev's 8443 would become 443).
+                        automatic_https: tlsOn ? { disable_redirects: true } : { disable: true },
                     },
+                    ...(tlsOn
+                        ? {
+                              redirect: {
+                                  listen: [`:${args.httpPort}`],
+                                  routes: [
+                                      {
+                                          handle: [
+                                              {
+                                                  handler: "static_response",
+                                                  status_code: 308,
+                                                  headers: { Location: [`https://{http.request.host}${args.httpsPort === 443 ? "" : `:${args.httpsPort}`}{http.request.uri}`] },
+                                              },
+                                          ],
+                                      },
+                                  ],
+                              },
+                          }
+                        : {}),
                     health: {
                         listen: [`127.0.0.1:${args.healthPort}`],
                         routes: [{ handle: [{ handler: "static_response", status_code: 200, body: "ok" }] }],
@@ -81,6 +101,8 @@ export function buildCaddyConfig(args: CaddyConfigArgs): Record<string, unknown>
                     },
                 },
             },
+            // Caddy's local CA lives in the data volume; installing it into the container's own trust store is pointless.
+            ...(args.tls === "internal" ? { pki: { certificate_authorities: { local: { install_trust: false } } } } : {}),
             ...(tlsOn && hosts.length > 0
                 ? {
                       tls: {

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # `npm test`: the unit tests (mocks, pure functions), then the real-engine tests (a Docker
-# engine, Btrfs on a loop device, the real host scripts). The real tests check their own
+# engine, Btrfs on a loop device, the real host scripts), then the e2e test (the dev stack
+# applied to that engine by test/support/realEngineHarness.ts). The real tests check their own
 # prerequisites and fail naming what is missing and `scripts/test-host.sh up`, which provides it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [[ -d node_modules ]] || npm install --no-audit --no-fund
 npx jest --selectProjects unit "$@"
 npx jest --selectProjects real --runInBand "$@"
+npx jest --selectProjects e2e --runInBand "$@"

@@ -186,10 +186,11 @@ take_snapshots() {
   for vol in "${VOLUMES[@]}"; do snapshot_exists "$vol" "$name" || missing+=("$vol"); done
   local image created_iso created_ns
   image=$(container_image "$container")
-  created_iso=$(now_iso); created_ns=$(date +%s%N)
   if ((${#missing[@]})); then
     # Only a snapshot that is really new stops the service; a re-run of a finished one does not.
     stop_container "$container"
+    # Stamped once the service is stopped: the moment the data is consistent.
+    created_iso=$(now_iso); created_ns=$(date +%s%N)
     for vol in "${missing[@]}"; do make_snapshot "$vol" "$name" "$created_iso" "$created_ns" "$image" "$next"; done
     start_again
   fi
@@ -344,6 +345,13 @@ restore_snapshots() {
     esac
     note "restored $vol from $name (previous state kept as $aside)"
   done
+  # Start the container again only if it runs the image the restored data belongs to. Another
+  # image (the upgrade being rolled back) would migrate the restored data again on start; Pulumi
+  # replaces that container with the configured image right after this step.
+  if [[ -n "$WAS_RUNNING" && -n "$expect" && "$image" != "$expect" ]]; then
+    note "leaving $container stopped: it runs $image, the restored data belongs to $expect"
+    WAS_RUNNING=""
+  fi
   start_again
   printf '{"restored":%s,"replacedBy":%s,"image":%s}\n' "$(json_str "$name")" "$(json_str "$aside")" "$(json_str "$META_IMAGE")"
 }

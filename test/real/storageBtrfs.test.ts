@@ -186,6 +186,27 @@ describe("upgrade drill: snapshot, a migration that goes wrong, restore", () => 
         expect(sha256File(path.join(root, "drill-db", "app.sqlite"))).toBe(hashes.db);
     });
 
+    test("after a restore, a container still on the upgraded image stays stopped: it would migrate the restored data again", () => {
+        writeKnownData(7);
+        expect(snapshot(vols, "mmagent-pre-f0000001", { container: CONTAINER }).status).toBe(0);
+        const upgraded = "local/mmagent-testbase:upgraded";
+        sh("docker", ["tag", TEST_IMAGE, upgraded]);
+        spawnSync("docker", ["rm", "-f", CONTAINER]);
+        sh("docker", ["run", "-d", "--init", "--name", CONTAINER, upgraded, "sleep", "infinity"]);
+        try {
+            const r = runHostScript("storage", restoreParams(backend(), vols, { container: CONTAINER, image: TEST_IMAGE, restoreFrom: "mmagent-pre-f0000001" }));
+            expect({ status: r.status, stderr: r.stderr }).toEqual({
+                status: 0,
+                stderr: expect.stringContaining(`leaving ${CONTAINER} stopped: it runs ${upgraded}, the restored data belongs to ${TEST_IMAGE}`),
+            });
+            expect(sh("docker", ["inspect", "-f", "{{.State.Running}}", CONTAINER]).trim()).toBe("false");
+        } finally {
+            spawnSync("docker", ["rm", "-f", CONTAINER]);
+            sh("docker", ["run", "-d", "--init", "--name", CONTAINER, TEST_IMAGE, "sleep", "infinity"]);
+            spawnSync("docker", ["rmi", upgraded]);
+        }
+    });
+
     test("a restore from a snapshot that does not exist says how to list them", () => {
         const r = runHostScript("storage", restoreParams(backend(), vols, { container: "", image: "x:1", restoreFrom: "mmagent-pre-ffffffff" }));
         expect(r.status).not.toBe(0);

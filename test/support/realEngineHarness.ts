@@ -229,7 +229,8 @@ export class RealEngineHarness {
             case "docker:index/volume:Volume": {
                 const body = volumeCreate(inputs);
                 if (prev) await this.removeDocker(prev);
-                const vol = await this.docker.createVolume(body);
+                await this.docker.createVolume(body);
+                const vol = await this.docker.getVolume(body.Name!).inspect();
                 return keep(vol.Name, { ...inputs, mountpoint: vol.Mountpoint }, prev ? "replace" : "create");
             }
             case "docker:index/container:Container": {
