@@ -11,5 +11,7 @@ module.exports = {
         { ...common, displayName: "real", testMatch: ["<rootDir>/test/real/**/*.test.ts"], slowTestThreshold: 60 },
         // The whole dev stack applied to the real engine through test/support/realEngineHarness.ts.
         { ...common, displayName: "e2e", testMatch: ["<rootDir>/test/e2e/**/*.test.ts"], slowTestThreshold: 300 },
+        // Benchmarks (not run by `npm test`): bench/*.sh call them.
+        { ...common, displayName: "bench", testMatch: ["<rootDir>/bench/**/*.bench.ts"] },
     ],
 };

@@ -34,6 +34,8 @@ export interface StateEntry {
     /** The state returned to the program (secrets wrapped). */
     outputs: Record<string, unknown>;
     deleteBeforeReplace: boolean;
+    /** URNs of its explicit dependencies (dependsOn). */
+    dependsOn: string[];
     /** Order of creation; teardown goes in reverse. */
     seq: number;
 }
@@ -87,7 +89,7 @@ export class RealEngineHarness {
         const seen = new Set<string>();
         const errors: Error[] = [];
         const inFlight: Promise<unknown>[] = [];
-        const registrations = new Map<string, { urn: string; deleteBeforeReplace: boolean }>();
+        const registrations = new Map<string, { urn: string; deleteBeforeReplace: boolean; dependsOn: string[] }>();
         let exportsResolved: Record<string, any> = {};
 
         // The SDK keeps its run state on `global`; start each program from a clean slate.
@@ -104,7 +106,7 @@ export class RealEngineHarness {
                         if (!reg) throw new Error(`real-engine harness: no registration seen for ${args.type} ${args.name}`);
                         if (!args.custom) return { id: undefined, state: {} };
                         seen.add(reg.urn);
-                        const work = this.applyResource(reg.urn, args.type, args.name, args.inputs, reg.deleteBeforeReplace);
+                        const work = this.applyResource(reg.urn, args.type, args.name, args.inputs, reg);
                         inFlight.push(work.catch((e: Error) => errors.push(new Error(`${args.type} ${args.name}: ${e.message}`))));
                         return work;
                     },
@@ -122,6 +124,7 @@ export class RealEngineHarness {
                 registrations.set(`${req.getType()}::${req.getName()}`, {
                     urn: monitor.newUrn(req.getParent(), req.getType(), req.getName()),
                     deleteBeforeReplace: req.getDeletebeforereplace(),
+                    dependsOn: req.getDependenciesList(),
                 });
                 return register(req, callback);
             };
@@ -175,13 +178,14 @@ export class RealEngineHarness {
         this.operations.push({ op, urn, type, name, startedAt, finishedAt: Date.now() });
     }
 
-    private async applyResource(urn: string, type: string, name: string, inputs: Record<string, unknown>, deleteBeforeReplace: boolean) {
+    private async applyResource(urn: string, type: string, name: string, inputs: Record<string, unknown>, reg: { deleteBeforeReplace: boolean; dependsOn: string[] }) {
+        const { deleteBeforeReplace, dependsOn } = reg;
         const startedAt = Date.now();
         const prev = this.state.get(urn);
         if (type.startsWith(COMPONENT_PREFIX)) throw new Error(`component ${type} registered as custom`);
 
         const keep = (id: string | undefined, outputs: Record<string, unknown>, op: Operation["op"]) => {
-            const entry: StateEntry = { urn, type, name, id, inputs, outputs, deleteBeforeReplace, seq: op === "same" || op === "update" ? prev!.seq : ++this.seq };
+            const entry: StateEntry = { urn, type, name, id, inputs, outputs, deleteBeforeReplace, dependsOn, seq: op === "same" || op === "update" ? prev!.seq : ++this.seq };
             this.state.set(urn, entry);
             this.record(op, urn, type, name, startedAt);
             return { id, state: outputs };
