@@ -124,7 +124,7 @@ function serviceSchema<R extends z.ZodRawShape>(defaults: { enabled: boolean; im
             .refine((t) => ["CMD", "CMD-SHELL"].includes(t[0]), "start with \"CMD\" or \"CMD-SHELL\"")
             .optional(),
         /** Capabilities to add back after dropping ALL. @default the role's */
-        capAdd: z.array(z.string().regex(/^[A-Z_]{2,32}$/, "use a capability name such as \"CHOWN\"")).optional(),
+        capAdd: z.array(v.capability).optional(),
         ...roleShape,
     });
 }

@@ -176,3 +176,47 @@ export const SNAPSHOT_NAME_PATTERN = /^mmagent-(pre|replaced)-[0-9a-z-]{4,40}$/;
 export const snapshotName = z
     .string()
     .regex(SNAPSHOT_NAME_PATTERN, "use a snapshot name from `pulumi stack output snapshots`, e.g. \"mmagent-pre-1a2b3c4d\"");
+
+/** Linux capabilities Docker knows (capabilities(7)), without the `CAP_` prefix. */
+export const LINUX_CAPABILITIES = [
+    "AUDIT_CONTROL", "AUDIT_READ", "AUDIT_WRITE", "BLOCK_SUSPEND", "BPF", "CHECKPOINT_RESTORE", "CHOWN", "DAC_OVERRIDE",
+    "DAC_READ_SEARCH", "FOWNER", "FSETID", "IPC_LOCK", "IPC_OWNER", "KILL", "LEASE", "LINUX_IMMUTABLE", "MAC_ADMIN",
+    "MAC_OVERRIDE", "MKNOD", "NET_ADMIN", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_RAW", "PERFMON", "SETFCAP", "SETGID",
+    "SETPCAP", "SETUID", "SYS_ADMIN", "SYS_BOOT", "SYS_CHROOT", "SYS_MODULE", "SYS_NICE", "SYS_PACCT", "SYS_PTRACE",
+    "SYS_RAWIO", "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "SYSLOG", "WAKE_ALARM",
+] as const;
+
+/**
+ * Capabilities that amount to host root or let a container see or change other processes, the
+ * kernel or the network stack: never added back, whatever the config says. `ALL` is here too.
+ */
+export const DANGEROUS_CAPABILITIES: Readonly<Record<string, string>> = {
+    ALL: "every capability: as good as --privileged",
+    SYS_ADMIN: "mounts, namespaces, BPF and more: the usual container escape",
+    SYS_MODULE: "loads kernel modules",
+    SYS_PTRACE: "reads and alters other processes' memory",
+    SYS_RAWIO: "raw I/O ports and /dev/mem",
+    SYS_BOOT: "reboots the host",
+    SYS_TIME: "sets the host clock",
+    NET_ADMIN: "reconfigures interfaces, routes and firewall rules",
+    DAC_READ_SEARCH: "opens any file by handle (the shocker escape)",
+    MAC_ADMIN: "changes the AppArmor/SELinux policy",
+    MAC_OVERRIDE: "bypasses the AppArmor/SELinux policy",
+    BPF: "loads BPF programs into the kernel",
+    PERFMON: "reads kernel and other processes' performance data",
+    SYSLOG: "reads kernel addresses from the kernel log",
+    LINUX_IMMUTABLE: "changes immutable files",
+    AUDIT_CONTROL: "turns kernel auditing off",
+};
+
+/** A capability to add back after `drop ALL`: a real one, and not one of the dangerous ones. */
+export const capability = z
+    .string()
+    .transform((s) => s.toUpperCase().replace(/^CAP_/, ""))
+    .superRefine((cap, ctx) => {
+        if (DANGEROUS_CAPABILITIES[cap]) {
+            ctx.addIssue({ code: "custom", message: `${cap} is refused (${DANGEROUS_CAPABILITIES[cap]}); use an image that does not need it` });
+        } else if (!(LINUX_CAPABILITIES as readonly string[]).includes(cap)) {
+            ctx.addIssue({ code: "custom", message: "use a Linux capability name such as \"CHOWN\" (see capabilities(7))" });
+        }
+    });
