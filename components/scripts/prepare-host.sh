@@ -60,7 +60,7 @@ note "Docker $DOCKER_VERSION answers"
 sysctl_conf="# Managed by mmagent (pulumi). Edit the stack's host.sysctls instead."
 while IFS= read -r line; do
   [[ -z "$line" ]] && continue
-  [[ "$line" =~ ^[a-z0-9_]+(\.[a-z0-9_-]+)+=[A-Za-z0-9._:-]+( [A-Za-z0-9._:-]+)*$ ]] || die "invalid sysctl line '$(printf '%q' "$line" | cut -c1-80)'"
+  [[ "$line" =~ ^[a-z0-9_]+(\.[a-z0-9_-]+)+=[A-Za-z0-9._:-]+( [A-Za-z0-9._:-]+)*$ ]] || die "invalid MMAGENT_SYSCTLS line '$(printf '%q' "$line" | cut -c1-80)'"
   sysctl_conf+=$'\n'"$line"
 done <<<"$SYSCTLS"
 write_if_changed /etc/sysctl.d/90-mmagent.conf "$sysctl_conf" && note "wrote /etc/sysctl.d/90-mmagent.conf" || true

@@ -73,7 +73,10 @@ ensure_volume() {
     zfs)
       local ds props=() kv
       ds=$(dataset "$vol")
-      for kv in ${MMAGENT_ZFS_PROPERTIES:-}; do
+      # Only key=value words and single spaces, then split without globbing.
+      [[ -z "${MMAGENT_ZFS_PROPERTIES:-}" ]] || require_match "$MMAGENT_ZFS_PROPERTIES" '^[a-z:]+=[A-Za-z0-9]+( [a-z:]+=[A-Za-z0-9]+)*$' "MMAGENT_ZFS_PROPERTIES"
+      local kvs=(); read -r -a kvs <<<"${MMAGENT_ZFS_PROPERTIES:-}"
+      for kv in "${kvs[@]}"; do
         [[ "$kv" =~ ^[a-z:]+=[A-Za-z0-9]+$ ]] || die "invalid ZFS property '$kv'"
         props+=("$kv")
       done
@@ -152,11 +155,13 @@ container_image() {
 parse_volumes() {
   VOLUMES=()
   local vol
-  for vol in ${MMAGENT_VOLUMES:-}; do
+  # Only names and single spaces, then split without globbing (an unquoted expansion would expand `*`).
+  require_match "${MMAGENT_VOLUMES:-}" '^[a-z0-9-]+( [a-z0-9-]+)*$' "MMAGENT_VOLUMES (space-separated volume names)"
+  local names=(); read -r -a names <<<"$MMAGENT_VOLUMES"
+  for vol in "${names[@]}"; do
     require_match "$vol" "$NAME_RE" "volume name in MMAGENT_VOLUMES"
     VOLUMES+=("$vol")
   done
-  ((${#VOLUMES[@]})) || die "MMAGENT_VOLUMES is empty"
 }
 
 # Metadata of a Btrfs snapshot lives beside it, `<name>.json`.
@@ -179,6 +184,7 @@ take_snapshots() {
   require_match "$name" "$SNAP_RE" "MMAGENT_SNAPSHOT"
   [[ "$keep" =~ ^[1-9][0-9]{0,3}$ ]] || die "MMAGENT_KEEP must be a number from 1 to 9999"
   [[ -z "$next" ]] || require_match "$next" "$IMAGE_RE" "MMAGENT_NEXT_IMAGE"
+  [[ -z "$container" ]] || require_match "$container" "$NAME_RE" "MMAGENT_CONTAINER"
   [[ -z "$protect" ]] || require_match "$protect" "$SNAP_RE" "MMAGENT_PROTECT"
   [[ "$BACKEND" == dir ]] && die "the dir backend takes no snapshots"
 
@@ -301,6 +307,7 @@ restore_snapshots() {
   local name="${MMAGENT_SNAPSHOT:-}" container="${MMAGENT_CONTAINER:-}" expect="${MMAGENT_EXPECT_IMAGE:-}"
   require_match "$name" "$SNAP_RE" "MMAGENT_SNAPSHOT"
   [[ -z "$expect" ]] || require_match "$expect" "$IMAGE_RE" "MMAGENT_EXPECT_IMAGE"
+  [[ -z "$container" ]] || require_match "$container" "$NAME_RE" "MMAGENT_CONTAINER"
   [[ "$BACKEND" == dir ]] && die "the dir backend takes no snapshots, so there is nothing to restore"
   local vol
   for vol in "${VOLUMES[@]}"; do
