@@ -85,6 +85,27 @@ function scriptStdout(p: Record<string, string>): string {
     throw new Error(`mock: unknown host script parameters ${JSON.stringify(Object.keys(p))}`);
 }
 
+let randomIdCounter = 0;
+
+/** What the mock monitor answers for a resource: like a real run's outputs, without doing anything. */
+export function mockNewResource(args: pulumi.runtime.MockResourceArgs): { id: string | undefined; state: Record<string, any> } {
+    const inputs = args.inputs as Record<string, any>;
+    switch (args.type) {
+        case "command:local:Command":
+        case "command:remote:Command":
+            return { id: `${args.name}-id`, state: { ...inputs, stdout: scriptStdout(decodeScriptParams(inputs.stdin)), stderr: "" } };
+        case "random:index/randomPassword:RandomPassword":
+            // As in a real run, the SDK marks `result` secret.
+            return { id: `${args.name}-id`, state: { ...inputs, result: pulumi.secret(`pw-${args.name}-0123456789abcdef`) } };
+        case "random:index/randomId:RandomId":
+            return { id: `${args.name}-id`, state: { ...inputs, hex: (0x1a2b3c00 + randomIdCounter++).toString(16), b64Std: "x" } };
+        case "pulumi:providers:docker":
+            return { id: undefined, state: { ...inputs } };
+        default:
+            return { id: `${args.name}-id`, state: { ...inputs } };
+    }
+}
+
 export interface RunOptions {
     stack: string;
     /** Extra or replacing config (`mmagent:key` → string). */
@@ -96,32 +117,13 @@ export interface RunOptions {
 export async function runProgram(opts: RunOptions): Promise<{ run: MockRun; outputs: Record<string, any> }> {
     const recorded: RecordedResource[] = [];
     const warnings: string[] = [];
-    let counter = 0;
     await pulumi.runtime.setMocks(
         {
             newResource(args) {
-                const inputs = args.inputs as Record<string, any>;
-                let state: Record<string, any> = { ...inputs };
-                let id: string | undefined = `${args.name}-id`;
-                switch (args.type) {
-                    case "command:local:Command":
-                    case "command:remote:Command":
-                        state = { ...inputs, stdout: scriptStdout(decodeScriptParams(inputs.stdin)), stderr: "" };
-                        break;
-                    case "random:index/randomPassword:RandomPassword":
-                        // As in a real run, the SDK marks `result` secret.
-                        state = { ...inputs, result: pulumi.secret(`pw-${args.name}-0123456789abcdef`) };
-                        break;
-                    case "random:index/randomId:RandomId":
-                        state = { ...inputs, hex: (0x1a2b3c00 + counter++).toString(16), b64Std: "x" };
-                        break;
-                    case "pulumi:providers:docker":
-                        id = undefined;
-                        break;
-                }
+                const result = mockNewResource(args);
                 const rec = recorded.find((r) => r.name === args.name && r.type === args.type);
-                if (rec) rec.state = state;
-                return { id, state };
+                if (rec) rec.state = result.state;
+                return result;
             },
             call(args) {
                 throw new Error(`unexpected invoke ${args.token}: the program must not call functions under test`);
