@@ -20,6 +20,12 @@ export interface ReverseProxyNetworkArgs {
     containerName?: string;
     /** Proxy image. @default "caddy:2.10.2-alpine" */
     image?: string;
+    /**
+     * The stack's explicit consent to publish on every interface (config `allowPublicBind`);
+     * recorded as the container label `mmagent.allow-public-bind` that the policy pack checks.
+     * @default false
+     */
+    allowPublicBind?: boolean;
     /** Host address the proxy's ports are published on. @default "127.0.0.1" */
     bindAddress?: string;
     /** HTTP port (published and listened on with the same number, so redirects stay right). @default 80 */
@@ -47,6 +53,8 @@ export interface ReverseProxyNetworkParts {
 }
 
 const CADDY_CONFIG_PATH = "/etc/caddy/mmagent.json";
+/** Container label recording that the stack's config allows publishing on every interface. */
+export const ALLOW_PUBLIC_BIND_LABEL = "mmagent.allow-public-bind";
 
 export function proxyCaddyConfig(args: ReverseProxyNetworkArgs): Record<string, unknown> {
     return buildCaddyConfig({
@@ -94,7 +102,7 @@ export function buildReverseProxyNetwork(name: string, args: ReverseProxyNetwork
             // Binding 80/443 as a non-privileged process needs this one capability.
             capAdd: Math.min(...ports.map((p) => p.internal)) < 1024 ? ["NET_BIND_SERVICE"] : [],
             uploads: [{ file: CADDY_CONFIG_PATH, content: JSON.stringify(caddyConfig, null, 2) }],
-            labels: { "mmagent.role": "proxy" },
+            labels: { "mmagent.role": "proxy", ...(args.allowPublicBind ? { [ALLOW_PUBLIC_BIND_LABEL]: "true" } : {}) },
         },
         { parent, dependsOn: args.dependsOn },
     );

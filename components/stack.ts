@@ -120,6 +120,7 @@ export function composeStack(config: StackConfig, secrets: StackSecrets = {}): S
             containerName: proxyContainerName(config),
             image: config.proxy.image,
             bindAddress: config.proxy.bindAddress,
+            allowPublicBind: config.allowPublicBind,
             httpPort: config.proxy.httpPort,
             httpsPort: config.proxy.httpsPort,
             tls: config.proxy.tls,

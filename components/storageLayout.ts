@@ -84,6 +84,8 @@ export interface StorageLayoutParts {
 }
 
 export const SNAPSHOT_PREFIX = "mmagent-pre-";
+/** Docker volume label: "read-only" for input data, which every container must mount read-only. */
+export const VOLUME_ACCESS_LABEL = "mmagent.access";
 
 /** Parameters of the ensure step for one volume. Exported for the host-side tests. */
 export function ensureParams(args: Pick<StorageLayoutArgs, "backend" | "root">, vol: VolumeSpec): Record<string, string> {
@@ -157,6 +159,8 @@ export function buildStorageLayout(name: string, args: StorageLayoutArgs, parent
                 labels: [
                     { label: "mmagent.volume", value: vol.name },
                     { label: "mmagent.profile", value: vol.profile },
+                    // Input data: the policy pack checks every mount of this volume is read-only.
+                    { label: VOLUME_ACCESS_LABEL, value: vol.readOnly ? "read-only" : "read-write" },
                 ],
             },
             { parent },

@@ -87,6 +87,9 @@ function scriptStdout(p: Record<string, string>): string {
 
 let randomIdCounter = 0;
 
+/** The password a mock RandomPassword generates. */
+export const mockPassword = (resourceName: string) => `pw-${resourceName}-0123456789abcdef`;
+
 /** What the mock monitor answers for a resource: like a real run's outputs, without doing anything. */
 export function mockNewResource(args: pulumi.runtime.MockResourceArgs): { id: string | undefined; state: Record<string, any> } {
     const inputs = args.inputs as Record<string, any>;
@@ -96,7 +99,7 @@ export function mockNewResource(args: pulumi.runtime.MockResourceArgs): { id: st
             return { id: `${args.name}-id`, state: { ...inputs, stdout: scriptStdout(decodeScriptParams(inputs.stdin)), stderr: "" } };
         case "random:index/randomPassword:RandomPassword":
             // As in a real run, the SDK marks `result` secret.
-            return { id: `${args.name}-id`, state: { ...inputs, result: pulumi.secret(`pw-${args.name}-0123456789abcdef`) } };
+            return { id: `${args.name}-id`, state: { ...inputs, result: pulumi.secret(mockPassword(args.name)) } };
         case "random:index/randomId:RandomId":
             return { id: `${args.name}-id`, state: { ...inputs, hex: (0x1a2b3c00 + randomIdCounter++).toString(16), b64Std: "x" } };
         case "pulumi:providers:docker":
@@ -122,7 +125,8 @@ export async function runProgram(opts: RunOptions): Promise<{ run: MockRun; outp
             newResource(args) {
                 const result = mockNewResource(args);
                 const rec = recorded.find((r) => r.name === args.name && r.type === args.type);
-                if (rec) rec.state = result.state;
+                // Recorded state holds plain values (the secret Output is for the program).
+                if (rec) rec.state = args.type === "random:index/randomPassword:RandomPassword" ? { ...result.state, result: mockPassword(args.name) } : result.state;
                 return result;
             },
             call(args) {

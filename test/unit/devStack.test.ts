@@ -3,6 +3,7 @@
  * Mocks prove the declarations; test/real proves the host side works.
  */
 import { MockRun, runProgram } from "../support/mockProgram";
+import { policyViolations } from "../support/policyHarness";
 
 let run: MockRun;
 let outputs: Record<string, { value: any; secret: boolean }>;
@@ -148,4 +149,8 @@ test("outputs: URL, container names, volume paths", () => {
     expect(outputs.volumePaths.value["agent-db"]).toMatch(/\.mmagent-data\/dev\/agent-db$/);
     expect(outputs.snapshots.value).toEqual({});
     expect(outputs.dockerVersion.value).toBe("27.5.1");
+});
+
+test("passes every policy of the policy pack (policy/), with its default (prod) config", () => {
+    expect(policyViolations(run)).toEqual([]);
 });

@@ -3,6 +3,7 @@
  * earlier snapshot: an SSH host with GPUs, ZFS, ACME, pre-change snapshots gating containers.
  */
 import { MockRun, runProgram, stackFileConfig } from "../support/mockProgram";
+import { policyViolations } from "../support/policyHarness";
 
 let run: MockRun;
 let outputs: Record<string, { value: any; secret: boolean }>;
@@ -118,4 +119,8 @@ test("the vector database is wired to the agent with a secret password", () => {
 test("snapshots output lists the latest pre-change snapshot per container", () => {
     expect(Object.keys(outputs.snapshots.value).sort()).toEqual(["prod-agent", "prod-cache", "prod-inference", "prod-proxy", "prod-vector-db"]);
     expect(outputs.snapshots.value["prod-agent"].snapshot).toMatch(/^mmagent-pre-[0-9a-f]{8}$/);
+});
+
+test("passes every policy of the policy pack (policy/), with its default (prod) config", () => {
+    expect(policyViolations(run)).toEqual([]);
 });
