@@ -7,7 +7,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { buildCaddyConfig, ProxyRoute } from "./caddyConfig";
 import { DEFAULT_IMAGES, DEFAULT_IPV6_SUBNET, PROXY_ADMIN_PORT, PROXY_HEALTH_PORT } from "./config";
 import { hardenedContainer } from "./container";
-import { TOKENS } from "./tokens";
+import { LABELS, TOKENS } from "./tokens";
 
 export interface ReverseProxyNetworkArgs {
     /** Docker network name. @default "reverse_proxy" */
@@ -53,8 +53,6 @@ export interface ReverseProxyNetworkParts {
 }
 
 const CADDY_CONFIG_PATH = "/etc/caddy/mmagent.json";
-/** Container label recording that the stack's config allows publishing on every interface. */
-export const ALLOW_PUBLIC_BIND_LABEL = "mmagent.allow-public-bind";
 
 export function proxyCaddyConfig(args: ReverseProxyNetworkArgs): Record<string, unknown> {
     return buildCaddyConfig({
@@ -102,7 +100,7 @@ export function buildReverseProxyNetwork(name: string, args: ReverseProxyNetwork
             // Binding 80/443 as a non-privileged process needs this one capability.
             capAdd: Math.min(...ports.map((p) => p.internal)) < 1024 ? ["NET_BIND_SERVICE"] : [],
             uploads: [{ file: CADDY_CONFIG_PATH, content: JSON.stringify(caddyConfig, null, 2) }],
-            labels: { "mmagent.role": "proxy", ...(args.allowPublicBind ? { [ALLOW_PUBLIC_BIND_LABEL]: "true" } : {}) },
+            labels: { "mmagent.role": "proxy", ...(args.allowPublicBind ? { [LABELS.allowPublicBind]: "true" } : {}) },
         },
         { parent, dependsOn: args.dependsOn },
     );

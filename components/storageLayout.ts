@@ -14,7 +14,7 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { hostScriptCommand, parseScriptOutput } from "./hostScript";
-import { TOKENS } from "./tokens";
+import { LABELS, TOKENS } from "./tokens";
 import { HostAccess, PROFILE_TUNING, SnapshotInfo, StorageBackend, VolumeProfile } from "./types";
 
 export interface VolumeSpec {
@@ -84,8 +84,6 @@ export interface StorageLayoutParts {
 }
 
 export const SNAPSHOT_PREFIX = "mmagent-pre-";
-/** Docker volume label: "read-only" for input data, which every container must mount read-only. */
-export const VOLUME_ACCESS_LABEL = "mmagent.access";
 
 /** Parameters of the ensure step for one volume. Exported for the host-side tests. */
 export function ensureParams(args: Pick<StorageLayoutArgs, "backend" | "root">, vol: VolumeSpec): Record<string, string> {
@@ -160,7 +158,7 @@ export function buildStorageLayout(name: string, args: StorageLayoutArgs, parent
                     { label: "mmagent.volume", value: vol.name },
                     { label: "mmagent.profile", value: vol.profile },
                     // Input data: the policy pack checks every mount of this volume is read-only.
-                    { label: VOLUME_ACCESS_LABEL, value: vol.readOnly ? "read-only" : "read-write" },
+                    { label: LABELS.volumeAccess, value: vol.readOnly ? "read-only" : "read-write" },
                 ],
             },
             { parent },

@@ -8,3 +8,11 @@ export const TOKENS = {
     reverseProxyNetwork: "mmagent:network:ReverseProxyNetwork",
     multimodalAgentStack: "mmagent:agent:MultimodalAgentStack",
 } as const;
+
+/** Docker labels the components write and the policy pack (policy/) reads. */
+export const LABELS = {
+    /** Volume: "read-only" for input data, which every container must mount read-only. */
+    volumeAccess: "mmagent.access",
+    /** Proxy container: "true" when the stack's config allows publishing on every interface. */
+    allowPublicBind: "mmagent.allow-public-bind",
+} as const;

@@ -6,15 +6,13 @@
  */
 import { ReportViolation, ResourceValidationArgs, ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
 import * as ipaddr from "ipaddr.js";
+import { LABELS } from "../components/tokens";
 import { DANGEROUS_CAPABILITIES } from "../components/validators";
 
 export const CONTAINER = "docker:index/container:Container";
 export const VOLUME = "docker:index/volume:Volume";
 export const REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage";
 export const RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword";
-/** Labels the components write (see reverseProxyNetwork.ts, storageLayout.ts). */
-export const ALLOW_PUBLIC_BIND_LABEL = "mmagent.allow-public-bind";
-export const VOLUME_ACCESS_LABEL = "mmagent.access";
 const CADDY_ADMIN_PORT = 2019;
 const RUNTIME_SOCKETS = /(docker|containerd|podman|crio)\.sock/;
 
@@ -94,7 +92,7 @@ export const RESOURCE_POLICIES: ResourceValidationPolicy[] = [
         }
     }),
     containerPolicy("no-public-bind-without-consent", "No port is published on every interface unless the stack's config allows it (allowPublicBind).", (p, report) => {
-        const allowed = labelsOf(p)[ALLOW_PUBLIC_BIND_LABEL] === "true";
+        const allowed = labelsOf(p)[LABELS.allowPublicBind] === "true";
         for (const port of p.ports ?? []) {
             if (isEveryInterface(port.ip) && !allowed) {
                 report(`port ${port.external ?? port.internal} is published on every interface (${port.ip || "no ip"}): bind it to 127.0.0.1, or set allowPublicBind: true in the stack's config to mean it`);
@@ -140,7 +138,7 @@ export const STACK_POLICIES: StackValidationPolicy[] = [
         description: "A volume labelled as input (mmagent.access=read-only) is mounted read-only by every container.",
         validateStack: (args, report) => {
             const inputs = new Set(
-                args.resources.filter((r) => r.type === VOLUME && labelsOf(r.props)[VOLUME_ACCESS_LABEL] === "read-only").map((r) => r.props.name as string),
+                args.resources.filter((r) => r.type === VOLUME && labelsOf(r.props)[LABELS.volumeAccess] === "read-only").map((r) => r.props.name as string),
             );
             for (const c of args.resources.filter((r) => r.type === CONTAINER)) {
                 for (const m of c.props.mounts ?? []) {

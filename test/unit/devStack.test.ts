@@ -154,3 +154,10 @@ test("outputs: URL, container names, volume paths", () => {
 test("passes every policy of the policy pack (policy/), with its default (prod) config", () => {
     expect(policyViolations(run)).toEqual([]);
 });
+
+test("volumes say whether they hold input data (read-only), which the policy pack enforces on every mount", () => {
+    const access = Object.fromEntries(run.byType("docker:index/volume:Volume").map((v) => [v.inputs.name, v.inputs.labels.find((l: any) => l.label === "mmagent.access")?.value]));
+    expect(access["dev-agent-input"]).toBe("read-only");
+    expect(Object.entries(access).filter(([, a]) => a === "read-only").map(([n]) => n)).toEqual(["dev-agent-input"]);
+    expect(Object.values(access).every((a) => a === "read-only" || a === "read-write")).toBe(true);
+});
