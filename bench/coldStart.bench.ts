@@ -13,7 +13,7 @@ import Docker from "dockerode";
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
-import { reveal } from "../test/support/dockerTranslate";
+import { reveal } from "../test/support/secrets";
 import { buildE2eImages, E2E_PREFIX, e2eStackConfig } from "../test/support/e2eStack";
 import { BtrfsLoop, requirePrerequisites } from "../test/support/host";
 import { RealEngineHarness } from "../test/support/realEngineHarness";

@@ -14,7 +14,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { BtrfsLoop, requirePrerequisites, sh } from "../support/host";
 import { buildE2eImages, E2E_AGENT_HOST, E2E_HTTP_PORT, E2E_HTTPS_PORT, E2E_IMAGES, E2E_NETWORK, E2E_PREFIX, e2eStackConfig } from "../support/e2eStack";
-import { reveal } from "../support/dockerTranslate";
+import { reveal } from "../support/secrets";
 import { ApplyResult, plainStrings, RealEngineHarness } from "../support/realEngineHarness";
 
 jest.setTimeout(300_000);

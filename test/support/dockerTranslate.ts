@@ -5,22 +5,7 @@
  * in the components cannot pass the real-engine harness untested.
  */
 import type Docker from "dockerode";
-
-/** Input values as the mock monitor hands them over: secrets arrive wrapped. */
-export const SECRET_KEY = "4dabf18193072939515e22adb298388d";
-export const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
-
-export function isSecretWrapper(v: unknown): v is { value: unknown } {
-    return v !== null && typeof v === "object" && (v as Record<string, unknown>)[SECRET_KEY] === SECRET_SIG;
-}
-
-/** The plain value, secrets unwrapped at any depth. */
-export function reveal<T = any>(v: unknown): T {
-    if (isSecretWrapper(v)) return reveal(v.value);
-    if (Array.isArray(v)) return v.map(reveal) as T;
-    if (v !== null && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, reveal(x)])) as T;
-    return v as T;
-}
+import { reveal } from "./secrets";
 
 function onlyKnownKeys(what: string, value: Record<string, unknown>, known: readonly string[]): void {
     const unknown = Object.keys(value).filter((k) => !known.includes(k));

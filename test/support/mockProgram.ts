@@ -10,9 +10,9 @@ import * as pulumi from "@pulumi/pulumi";
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
+import { containsSecret, reveal } from "./secrets";
 
 export const REPO_ROOT = path.resolve(__dirname, "..", "..");
-const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
 
 export interface RecordedResource {
     type: string;
@@ -42,19 +42,6 @@ export function stackFileConfig(stack: string): Record<string, string> {
     const out: Record<string, string> = {};
     for (const [k, v] of Object.entries(doc.config ?? {})) out[k] = typeof v === "string" ? v : JSON.stringify(v);
     return out;
-}
-
-function containsSecret(value: unknown): boolean {
-    if (value === null || typeof value !== "object") return false;
-    if ((value as Record<string, unknown>)["4dabf18193072939515e22adb298388d"] === SECRET_SIG) return true;
-    return Object.values(value as Record<string, unknown>).some(containsSecret);
-}
-
-function unwrapSecrets(value: any): any {
-    if (value === null || typeof value !== "object") return value;
-    if (value["4dabf18193072939515e22adb298388d"] === SECRET_SIG) return unwrapSecrets(value.value);
-    if (Array.isArray(value)) return value.map(unwrapSecrets);
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, unwrapSecrets(v)]));
 }
 
 /** Decodes the base64 parameters from a host script's stdin (see hostScript.ts). */
@@ -155,7 +142,7 @@ export async function runProgram(opts: RunOptions): Promise<{ run: MockRun; outp
         });
         const rec = recorded[recorded.length - 1];
         // Deserialized inputs with secrets unwrapped, for value assertions.
-        rec.inputs = unwrapSecrets(pulumi.runtime.deserializeProperties(req.getObject()));
+        rec.inputs = reveal(pulumi.runtime.deserializeProperties(req.getObject()));
         return original(req, callback);
     };
     const log = pulumi.log.warn;

@@ -5,6 +5,7 @@
 import { PolicyResource, ResourceValidationArgs, ResourceValidationPolicy, StackValidationArgs, StackValidationPolicy } from "@pulumi/policy";
 import { RESOURCE_POLICIES, STACK_POLICIES } from "../../policy/policies";
 import { MockRun } from "./mockProgram";
+import { reveal } from "./secrets";
 
 export type Props = Record<string, any>;
 
@@ -46,21 +47,13 @@ export function runStackPolicy(policy: StackValidationPolicy, resources: { type:
     return violations;
 }
 
-/** Every violation of the pack (default config: prod rules) by the resources of a mock run. */
+/** Every violation of the pack (default config: prod rules) by the resources of a mock run; policy packs see secrets as plain values. */
 export function policyViolations(run: MockRun): string[] {
-    const resources = run.resources.filter((r) => !r.type.startsWith("mmagent:")).map((r) => ({ type: r.type, name: r.name, props: { ...r.inputs, ...unwrap(r.state) } }));
+    const resources = run.resources.filter((r) => !r.type.startsWith("mmagent:")).map((r) => ({ type: r.type, name: r.name, props: { ...r.inputs, ...reveal(r.state) } }));
     const violations: string[] = [];
     for (const policy of RESOURCE_POLICIES) {
         for (const r of resources) violations.push(...runResourcePolicy(policy, r.type, r.props).map((v) => `${policy.name}: ${v}`));
     }
     for (const policy of STACK_POLICIES) violations.push(...runStackPolicy(policy, resources).map((v) => `${policy.name}: ${v}`));
     return violations;
-}
-
-/** Policy packs see secrets as plain values. */
-function unwrap(v: any): any {
-    if (v === null || typeof v !== "object") return v;
-    if (v["4dabf18193072939515e22adb298388d"]) return unwrap(v.value);
-    if (Array.isArray(v)) return v.map(unwrap);
-    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unwrap(x)]));
 }

@@ -21,8 +21,9 @@ import * as crypto from "crypto";
 import Docker from "dockerode";
 import * as path from "path";
 import * as tar from "tar-stream";
-import { containerPlan, isSecretWrapper, localCommandPlan, networkCreate, reveal, SECRET_KEY, SECRET_SIG, volumeCreate } from "./dockerTranslate";
+import { containerPlan, localCommandPlan, networkCreate, volumeCreate } from "./dockerTranslate";
 import { REPO_ROOT } from "./mockProgram";
+import { asSecret, isSecretWrapper, reveal } from "./secrets";
 
 export interface StateEntry {
     urn: string;
@@ -67,7 +68,6 @@ export interface ApplyResult {
 }
 
 const COMPONENT_PREFIX = "mmagent:";
-const secret = (value: unknown) => ({ [SECRET_KEY]: SECRET_SIG, value });
 const same = (a: unknown, b: unknown) => JSON.stringify(reveal(a)) === JSON.stringify(reveal(b));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -205,7 +205,7 @@ export class RealEngineHarness {
                 if (unknown.length > 0) throw new Error(`RandomPassword input(s) ${unknown.join(", ")} not translated`);
                 const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789" + (i.special === false ? "" : "!#$%&*()-_=+[]{}<>:?");
                 const result = Array.from({ length: i.length }, () => alphabet[crypto.randomInt(alphabet.length)]).join("");
-                return keep(`pw-${this.seq + 1}`, { ...inputs, result: secret(result) }, prev ? "replace" : "create");
+                return keep(`pw-${this.seq + 1}`, { ...inputs, result: asSecret(result) }, prev ? "replace" : "create");
             }
             case "random:index/randomId:RandomId": {
                 const i = reveal<Record<string, any>>(inputs);
