@@ -34,12 +34,19 @@ const PARAM_NAME = /^MMAGENT_[A-Z0-9_]+$/;
 /** The program sent on stdin: a preamble that decodes the parameters, then the script. */
 export function renderScriptStdin(script: HostScriptName, params: Record<string, string>): string {
     const preamble = Object.entries(params).map(([name, value]) => {
-        if (!PARAM_NAME.test(name)) throw new Error(`host script parameter ${name} must match ${PARAM_NAME}`);
         if (value.includes("\0")) throw new Error(`host script parameter ${name} contains a NUL byte`);
-        const b64 = Buffer.from(value, "utf8").toString("base64");
-        return `${name}="$(printf '%s' '${b64}' | base64 -d)"; export ${name}`;
+        return paramLine(name, Buffer.from(value, "utf8"));
     });
     return ["#!/usr/bin/env bash", "# parameters (base64, decoded here)", ...preamble, "", readHostScript(script)].join("\n");
+}
+
+/**
+ * One preamble line: the bytes base64-encoded (no shell syntax can survive that alphabet) and
+ * decoded into an exported variable. Exported so tests can send bytes that are not text.
+ */
+export function paramLine(name: string, bytes: Buffer): string {
+    if (!PARAM_NAME.test(name)) throw new Error(`host script parameter ${name} must match ${PARAM_NAME}`);
+    return `${name}="$(printf '%s' '${bytes.toString("base64")}' | base64 -d)"; export ${name}`;
 }
 
 export interface HostScriptArgs {

@@ -8,17 +8,16 @@
  *      real scripts, run exactly as a deployment runs them, must refuse it naming the parameter
  *      or treat it as inert data. The canary must never appear.
  */
-import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { parseStackConfig } from "../../components/config";
-import { HostScriptName, readHostScript, renderScriptStdin, RUN_STDIN_SCRIPT } from "../../components/hostScript";
+import { HostScriptName, paramLine, readHostScript, renderScriptStdin } from "../../components/hostScript";
 import { prepareHostParams } from "../../components/nvidiaHost";
 import { planGuards, planVolumes } from "../../components/stack";
 import { ensureParams, restoreParams, snapshotParams } from "../../components/storageLayout";
-import { BtrfsLoop, fakeCommands, requirePrerequisites } from "../support/host";
+import { BtrfsLoop, fakeCommands, requirePrerequisites, runScriptStdin } from "../support/host";
 import { payloads, rawPayloads } from "../support/injection";
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), "mmagent-injection-"));
@@ -55,19 +54,10 @@ function runScript(script: HostScriptName, params: Record<string, string | Buffe
     let stdin = renderScriptStdin(script, text);
     const raw = Object.entries(params).filter(([, v]) => Buffer.isBuffer(v)) as [string, Buffer][];
     if (raw.length > 0) {
-        // The same preamble line the renderer writes, for bytes that are not text.
-        const lines = raw.map(([k, b]) => `${k}="$(printf '%s' '${b.toString("base64")}' | base64 -d)"; export ${k}`);
         const body = readHostScript(script);
-        stdin = stdin.replace(body, () => `${lines.join("\n")}\n${body}`);
+        stdin = stdin.replace(body, () => `${raw.map(([k, b]) => paramLine(k, b)).join("\n")}\n${body}`);
     }
-    const r = spawnSync("/bin/sh", ["-c", RUN_STDIN_SCRIPT], {
-        input: stdin,
-        cwd,
-        env: { ...process.env, PATH: `${fakeBin}:${process.env.PATH}` },
-        encoding: "utf8",
-        timeout: 60_000,
-    });
-    return { status: r.status ?? -1, stderr: r.stderr };
+    return runScriptStdin(stdin, { cwd, env: { ...process.env, PATH: `${fakeBin}:${process.env.PATH}` }, timeoutMs: 60_000 });
 }
 
 const VOL = "inj-vol";

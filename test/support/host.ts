@@ -33,7 +33,12 @@ export interface ScriptResult {
 
 /** Runs a host script with parameters the way hostScriptCommand does: `sh -c <create>` with the rendered stdin. */
 export function runHostScript(script: HostScriptName, params: Record<string, string>, env: NodeJS.ProcessEnv = process.env, timeoutMs = 120_000): ScriptResult {
-    const r = spawnSync("/bin/sh", ["-c", RUN_STDIN_SCRIPT], { input: renderScriptStdin(script, params), env, encoding: "utf8", timeout: timeoutMs });
+    return runScriptStdin(renderScriptStdin(script, params), { env, timeoutMs });
+}
+
+/** Runs an already rendered program the way hostScriptCommand's `create` does. */
+export function runScriptStdin(stdin: string, opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}): ScriptResult {
+    const r = spawnSync("/bin/sh", ["-c", RUN_STDIN_SCRIPT], { input: stdin, env: opts.env ?? process.env, cwd: opts.cwd, encoding: "utf8", timeout: opts.timeoutMs ?? 120_000 });
     let json: any;
     try {
         json = JSON.parse(r.stdout.trim().split("\n").pop() ?? "");

@@ -190,7 +190,7 @@ export class RealEngineHarness {
             this.record(op, urn, type, name, startedAt);
             return { id, state: outputs };
         };
-        if (prev && same(prev.inputs, inputs) && type !== "command:local:Command") return keep(prev.id, prev.outputs, "same");
+        if (prev && same(prev.inputs, inputs)) return keep(prev.id, prev.outputs, "same");
 
         switch (type) {
             case "pulumi:providers:docker": {
@@ -219,7 +219,6 @@ export class RealEngineHarness {
             case "command:local:Command": {
                 const plan = localCommandPlan(inputs);
                 const replaced = prev && !same(prev.inputs.triggers, inputs.triggers);
-                if (prev && !replaced && same(prev.inputs, inputs)) return keep(prev.id, prev.outputs, "same");
                 const script = prev && !replaced ? (plan.update ?? plan.create) : plan.create;
                 const { stdout, stderr } = await runLocal(plan.interpreter, script, plan.stdin, plan.environment);
                 return keep(prev?.id ?? `cmd-${crypto.randomUUID()}`, { ...inputs, stdout, stderr }, !prev ? "create" : replaced ? "replace" : "update");
