@@ -3,7 +3,8 @@
  */
 import { composeStack, loadStackConfig } from "./components";
 
-const { config, sshPrivateKey } = loadStackConfig();
+// The project directory, not the current one: a relative dev storage root must not move.
+const { config, sshPrivateKey } = loadStackConfig(__dirname);
 const stack = composeStack(config, { sshPrivateKey });
 
 export const urls = stack.urls;
@@ -14,3 +15,5 @@ export const containers = stack.containers;
 export const volumePaths = stack.volumePaths;
 /** Latest pre-change snapshot per container; `snapshots.<container>.snapshot` is a `restoreFrom` value. */
 export const snapshots = stack.snapshots;
+/** Where the volumes live (storage backend and root); the next `up` refuses a move. */
+export const storage = stack.storage;

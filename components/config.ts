@@ -171,8 +171,12 @@ export interface ConfigProblem {
 
 /** Where the program runs; needed to resolve a project-relative dev storage root. */
 export interface ConfigContext {
-    /** Directory of Pulumi.yaml. @default process.cwd() */
-    projectDir?: string;
+    /**
+     * Directory of Pulumi.yaml: a relative dev storage root is resolved against it, never against
+     * the current directory, so the volumes' host paths (which replace a Docker volume when they
+     * change) are the same from wherever `pulumi` runs.
+     */
+    projectDir: string;
     /** The stack name, the default `namePrefix`. */
     stackName: string;
     /** Whether the `sshPrivateKey` secret is set. */
@@ -379,5 +383,5 @@ function roleMountTargets(role: ServiceRole): string[] {
 
 function resolvePaths(c: StackConfig, ctx: ConfigContext): StackConfig {
     if (c.storage.backend === "zfs" || c.storage.root.startsWith("/")) return c;
-    return { ...c, storage: { ...c.storage, root: path.resolve(ctx.projectDir ?? process.cwd(), c.storage.root) } };
+    return { ...c, storage: { ...c.storage, root: path.resolve(ctx.projectDir, c.storage.root) } };
 }

@@ -35,16 +35,34 @@ export interface ContainerSpec {
     cpuSet?: string;
     memoryMiB?: number;
     shmSizeMiB?: number;
-    /** `all` or `device=0,1`. @default no GPU */
-    gpus?: string;
+    /** GPUs as structured device requests (see gpus.ts `gpuDeviceRequests`). @default no GPU */
+    gpus?: docker.types.input.ContainerDeviceRequest[];
+    /**
+     * Seconds the service gets to shut down on SIGTERM before it is killed, whenever its
+     * container is replaced, deleted or stopped for a snapshot. @default 10
+     */
+    stopGraceSeconds?: number;
+    /**
+     * Run Docker's init (tini) as PID 1, which forwards signals and reaps zombies; for images
+     * whose own PID 1 does neither. @default true
+     */
+    init?: boolean;
     uploads?: { file: string; content: pulumi.Input<string> }[];
     /** Seconds Pulumi waits for the container to become healthy. @default 180 */
     waitTimeoutSeconds?: number;
     labels?: Record<string, string>;
 }
 
+export const DEFAULT_STOP_GRACE_SECONDS = 10;
+
+/** `CHOWN`, `cap_chown` → `CAP_CHOWN`, sorted and unique: the form the daemon stores and returns. */
+export function canonicalCapabilities(caps: readonly string[]): string[] {
+    return [...new Set(caps.map((c) => `CAP_${c.toUpperCase().replace(/^CAP_/, "")}`))].sort();
+}
+
 /** Docker `Container` args for a spec; exported so tests can check the exact inputs. */
 export function containerArgs(spec: ContainerSpec): docker.ContainerArgs {
+    const grace = spec.stopGraceSeconds ?? DEFAULT_STOP_GRACE_SECONDS;
     return {
         name: spec.containerName,
         image: spec.image,
@@ -55,13 +73,23 @@ export function containerArgs(spec: ContainerSpec): docker.ContainerArgs {
         mounts: (spec.mounts ?? []).map((m) => ({ type: "volume", source: m.volumeName, target: m.target, readOnly: m.readOnly })),
         ports: spec.ports?.map((p) => ({ internal: p.internal, external: p.external, ip: p.ip, protocol: p.protocol ?? "tcp" })),
         healthcheck: { tests: spec.healthcheck, interval: "10s", timeout: "5s", startPeriod: "30s", retries: 3 },
-        capabilities: { drops: ["ALL"], adds: spec.capAdd && spec.capAdd.length > 0 ? [...spec.capAdd].sort() : undefined },
+        // Canonical `CAP_` names: the moby client rewrites `CHOWN` to `CAP_CHOWN` before sending and the
+        // provider stores what the daemon returns in a replace-on-change set (docs/provider-behaviour.md).
+        capabilities: { drops: ["ALL"], adds: spec.capAdd && spec.capAdd.length > 0 ? canonicalCapabilities(spec.capAdd) : undefined },
         securityOpts: ["no-new-privileges:true"],
         privileged: false,
         cpuSet: spec.cpuSet,
         memory: spec.memoryMiB,
+        // What the daemon fills in for a memory limit (swap up to the same amount again); the
+        // provider reads it back, so leaving it out is an in-place diff on every preview.
+        memorySwap: spec.memoryMiB === undefined ? undefined : 2 * spec.memoryMiB,
         shmSize: spec.shmSizeMiB,
-        gpus: spec.gpus,
+        deviceRequests: spec.gpus,
+        init: spec.init ?? true,
+        // The provider stops with timeout 0 (SIGKILL) when this is unset; the container's own
+        // stop timeout makes a plain `docker stop` (the snapshot step's too) give the same grace.
+        destroyGraceSeconds: grace,
+        stopTimeout: grace,
         uploads: spec.uploads,
         logDriver: "json-file",
         logOpts: { "max-size": "10m", "max-file": "3" },

@@ -24,10 +24,49 @@ export function readHostScript(script: HostScriptName): string {
 }
 
 /**
- * The `create` command: saves stdin to a private temporary file and runs it with bash, with
- * stdin closed so nothing in the script can swallow the rest of the program.
+ * Where the program is saved before it runs: a fixed template (not `$TMPDIR`), so that a sudoers
+ * rule can name the exact command. `mktemp` creates the file 0600 with O_EXCL in sticky `/tmp`, so
+ * no other user can swap it.
  */
-export const RUN_STDIN_SCRIPT = 'set -e; f=$(mktemp); trap \'rm -f "$f"\' EXIT; cat >"$f"; bash "$f" </dev/null';
+const SCRIPT_FILE_TEMPLATE = "/tmp/mmagent-host.XXXXXXXXXX";
+
+/**
+ * The sudoers line that lets a non-root SSH (or local) user run the host scripts: exactly the
+ * command {@link RUN_STDIN_SCRIPT} runs, `/bin/bash` on a file from `mktemp`, with no password
+ * (`sudo -n` never prompts). Each `?` matches one character of the `mktemp` suffix.
+ *
+ * This is root access in practice (the user writes the file it runs); it only avoids a
+ * password prompt. Give it to a dedicated deploy user. Install it with
+ * `visudo -f /etc/sudoers.d/mmagent`; the error message of {@link RUN_STDIN_SCRIPT} prints the
+ * same line for the user it ran as.
+ *
+ * @param user the login name (`id -un`) that runs pulumi locally, or the SSH user.
+ * @returns e.g. `deploy ALL=(root) NOPASSWD: /bin/bash /tmp/mmagent-host.??????????`
+ */
+export function sudoersLine(user: string): string {
+    return `${user} ALL=(root) NOPASSWD: /bin/bash ${SCRIPT_FILE_TEMPLATE.replace(/X/g, "?")}`;
+}
+
+/** The one stderr line when a non-root user cannot escalate; `%s` is the user, twice. */
+const NO_SUDO_FORMAT =
+    "mmagent: user '%s' is not root and `sudo -n /bin/bash FILE` is refused (sudo is not installed, or it would ask for a password). " +
+    `Add this line with \`visudo -f /etc/sudoers.d/mmagent\`: ${sudoersLine("%s")}\\n`;
+
+/**
+ * The `create` command: saves stdin to a private temporary file and runs it with bash, with
+ * stdin closed so nothing in the script can swallow the rest of the program. As root it runs
+ * `/bin/bash FILE`; otherwise `sudo -n /bin/bash FILE` (see {@link sudoersLine}). Before the
+ * program is written, a non-root user tries that very command on the still empty file, so a
+ * missing sudo or a rule that wants a password fails at once with one message that names the
+ * user and the sudoers line to add (`sudo -n true` would not do: the rule allows only bash on
+ * this file). POSIX sh, and no word splitting (the prefix is kept in `"$@"`): it runs under
+ * `/bin/sh -c` locally and under the user's login shell over SSH.
+ */
+export const RUN_STDIN_SCRIPT =
+    `set -e; f=$(mktemp ${SCRIPT_FILE_TEMPLATE}); trap 'rm -f "$f"' EXIT; set --; ` +
+    `if [ "$(id -u)" != 0 ]; then set -- sudo -n; "$@" /bin/bash "$f" </dev/null >/dev/null 2>&1 || ` +
+    `{ u=$(id -un); printf "${NO_SUDO_FORMAT.replace(/[`"$\\]/g, "\\$&")}" "$u" "$u" >&2; exit 1; }; fi; ` +
+    `cat >"$f"; "$@" /bin/bash "$f" </dev/null`;
 
 const PARAM_NAME = /^MMAGENT_[A-Z0-9_]+$/;
 

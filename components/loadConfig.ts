@@ -14,7 +14,11 @@ export interface LoadedConfig {
     sshPrivateKey?: pulumi.Output<string>;
 }
 
-export function loadStackConfig(): LoadedConfig {
+/**
+ * @param projectDir the directory of Pulumi.yaml (index.ts passes its own `__dirname`); a relative
+ *   `storage.root` is resolved against it.
+ */
+export function loadStackConfig(projectDir: string): LoadedConfig {
     const cfg = new pulumi.Config(CONFIG_NAMESPACE);
     const unknown = Object.keys(pulumi.runtime.allConfig())
         .filter((k) => k.startsWith(`${CONFIG_NAMESPACE}:`))
@@ -35,7 +39,7 @@ export function loadStackConfig(): LoadedConfig {
     const sshPrivateKey = cfg.getSecret("sshPrivateKey");
     const config = parseStackConfig(raw, {
         stackName: pulumi.getStack(),
-        projectDir: process.cwd(),
+        projectDir,
         hasSshPrivateKey: sshPrivateKey !== undefined,
     });
     return { config, sshPrivateKey };

@@ -13,6 +13,7 @@ import { SERVICE_ROLES, ServiceRole, ServicesConfig } from "./config";
 import { ContainerMount, hardenedContainer } from "./container";
 import { containerName, redisConfig, ROLES } from "./roles";
 import { TOKENS } from "./tokens";
+import { gpuDeviceRequests, serviceGpus } from "./gpus";
 import { GpuSelection } from "./types";
 
 /** The storage a service needs: a Docker volume per name, and what to wait for. */
@@ -32,6 +33,8 @@ export interface MultimodalAgentStackArgs {
     storage: ServiceStorageLookup;
     /** GPUs the host offers; "none" means no container gets a GPU. @default "none" */
     hostGpus?: GpuSelection;
+    /** Request GPUs by CDI device name (the host has CDI on) instead of through the NVIDIA runtime. @default false */
+    cdi?: boolean;
     /** Resources every container waits for (e.g. the host preparation). @default [] */
     dependsOn?: pulumi.Input<pulumi.Resource>[];
 }
@@ -39,15 +42,6 @@ export interface MultimodalAgentStackArgs {
 export interface MultimodalAgentStackParts {
     containers: Partial<Record<ServiceRole, docker.Container>>;
     passwords: { cache?: random.RandomPassword; vectorDb?: random.RandomPassword; agentSecretKey?: random.RandomPassword };
-}
-
-/** Docker's `gpus` value for a service: undefined (none), "all", or "device=0,1". */
-export function gpuRequest(role: ServiceRole, requested: GpuSelection | undefined, host: GpuSelection): string | undefined {
-    if (host === "none") return undefined;
-    const wanted = requested ?? (role === "inference" ? "all" : "none");
-    if (wanted === "none") return undefined;
-    const ids = wanted === "all" ? host : wanted;
-    return ids === "all" ? "all" : `device=${ids.join(",")}`;
 }
 
 function password(name: string, parent: pulumi.Resource): random.RandomPassword {
@@ -128,7 +122,9 @@ export function buildMultimodalAgentStack(name: string, args: MultimodalAgentSta
                 cpuSet: cfg.cpuSet,
                 memoryMiB: cfg.memoryMiB,
                 shmSizeMiB: cfg.shmSizeMiB ?? def.shmSizeMiB,
-                gpus: def.gpuCapable ? gpuRequest(role, cfg.gpus, args.hostGpus ?? "none") : undefined,
+                gpus: def.gpuCapable ? gpuDeviceRequests(serviceGpus(role, cfg.gpus, args.hostGpus ?? "none"), args.cdi ?? false) : undefined,
+                stopGraceSeconds: def.stopGraceSeconds,
+                init: def.init,
                 uploads:
                     role === "cache" && passwords.cache
                         ? [

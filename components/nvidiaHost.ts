@@ -10,6 +10,7 @@ import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { DEFAULT_IMAGES, DEFAULT_TOOLKIT_VERSION } from "./config";
+import { ServiceGpus } from "./gpus";
 import { hostScriptCommand, parseScriptOutput } from "./hostScript";
 import { TOKENS } from "./tokens";
 import { GpuInfo, GpuSelection, HostAccess, HostConnection } from "./types";
@@ -29,6 +30,11 @@ export interface NvidiaHostArgs {
     sysctls?: Record<string, string>;
     /** Image for the GPU smoke test. @default "nvidia/cuda:12.6.3-base-ubuntu24.04" */
     gpuSmokeTestImage?: string;
+    /**
+     * GPUs the smoke-test container asks for: the ones the stack's containers will get, so the
+     * test proves exactly what they need (see gpus.ts `unionGpus`). @default `gpus`
+     */
+    smokeTestGpus?: ServiceGpus;
 }
 
 /** What the prepare script reports. */
@@ -51,8 +57,10 @@ export interface NvidiaHostParts {
 export function prepareHostParams(args: NvidiaHostArgs): Record<string, string> {
     const gpus = args.gpus ?? "none";
     const sysctls = args.sysctls ?? { "fs.inotify.max_user_watches": "524288" };
+    const smoke = args.smokeTestGpus ?? gpus;
     return {
         MMAGENT_GPUS: Array.isArray(gpus) ? gpus.join(",") : gpus,
+        MMAGENT_SMOKE_GPUS: Array.isArray(smoke) ? smoke.join(",") : smoke,
         MMAGENT_TOOLKIT_VERSION: args.toolkitVersion ?? DEFAULT_TOOLKIT_VERSION,
         MMAGENT_CDI: args.cdi ? "1" : "0",
         MMAGENT_SYSCTLS: Object.entries(sysctls)

@@ -7,6 +7,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { buildCaddyConfig, ProxyRoute } from "./caddyConfig";
 import { DEFAULT_IMAGES, DEFAULT_IPV6_SUBNET, PROXY_ADMIN_PORT, PROXY_HEALTH_PORT } from "./config";
 import { hardenedContainer } from "./container";
+import { networkIpamConfigs } from "./networkAddressing";
+import { PROXY_STOP_GRACE_SECONDS } from "./roles";
 import { LABELS, TOKENS } from "./tokens";
 
 export interface ReverseProxyNetworkArgs {
@@ -14,7 +16,10 @@ export interface ReverseProxyNetworkArgs {
     networkName?: string;
     /** IPv6 subnet of the network. @default "fd6d:6d61:6765::/64" (a ULA range) */
     ipv6Subnet?: string;
-    /** IPv4 subnet; set it to keep Docker from picking one (and to keep previews stable). @default Docker's choice */
+    /**
+     * IPv4 subnet. Docker gives every bridge network one; declaring it (and its gateway) keeps
+     * the network from drifting after a daemon restart. @default a /24 in 172.30.128.0/17 derived from the network name
+     */
     ipv4Subnet?: string;
     /** Proxy container name. @default `${name}-proxy` */
     containerName?: string;
@@ -70,7 +75,7 @@ export function proxyCaddyConfig(args: ReverseProxyNetworkArgs): Record<string, 
 
 export function buildReverseProxyNetwork(name: string, args: ReverseProxyNetworkArgs, parent: pulumi.Resource): ReverseProxyNetworkParts {
     const networkName = args.networkName ?? "reverse_proxy";
-    const ipamConfigs = [{ subnet: args.ipv6Subnet ?? DEFAULT_IPV6_SUBNET }, ...(args.ipv4Subnet ? [{ subnet: args.ipv4Subnet }] : [])];
+    const ipamConfigs = networkIpamConfigs(networkName, args.ipv6Subnet ?? DEFAULT_IPV6_SUBNET, args.ipv4Subnet);
     const network = new docker.Network(
         `${name}-network`,
         { name: networkName, driver: "bridge", ipv6: true, ipamConfigs, labels: [{ label: "mmagent.network", value: networkName }] },
@@ -99,6 +104,7 @@ export function buildReverseProxyNetwork(name: string, args: ReverseProxyNetwork
             healthcheck: ["CMD", "wget", "-q", "-O", "/dev/null", `http://127.0.0.1:${PROXY_HEALTH_PORT}/`],
             // Binding 80/443 as a non-privileged process needs this one capability.
             capAdd: Math.min(...ports.map((p) => p.internal)) < 1024 ? ["NET_BIND_SERVICE"] : [],
+            stopGraceSeconds: PROXY_STOP_GRACE_SECONDS,
             uploads: [{ file: CADDY_CONFIG_PATH, content: JSON.stringify(caddyConfig, null, 2) }],
             labels: { "mmagent.role": "proxy", ...(args.allowPublicBind ? { [LABELS.allowPublicBind]: "true" } : {}) },
         },

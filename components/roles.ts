@@ -32,6 +32,13 @@ export interface RoleDefinition {
     shmSizeMiB?: number;
     /** Default command, if the image's own is not right. */
     command?: string[];
+    /**
+     * Seconds the service gets between SIGTERM and SIGKILL when it is replaced, deleted or stopped
+     * for a snapshot: long enough for its data service to shut down cleanly.
+     */
+    stopGraceSeconds: number;
+    /** Run Docker's init as PID 1: none of the role's images brings one that forwards SIGTERM. */
+    init: boolean;
 }
 
 export const ROLES: Record<ServiceRole, RoleDefinition> = {
@@ -42,6 +49,9 @@ export const ROLES: Record<ServiceRole, RoleDefinition> = {
         healthcheck: ["CMD", "ollama", "list"],
         capAdd: [],
         gpuCapable: true,
+        // Nothing to flush: models are read-only files; unloading is quick.
+        stopGraceSeconds: 15,
+        init: true,
     },
     agent: {
         label: "agent",
@@ -56,6 +66,9 @@ export const ROLES: Record<ServiceRole, RoleDefinition> = {
         healthcheck: ["CMD", "curl", "-fsS", "http://127.0.0.1:8080/health"],
         capAdd: [],
         gpuCapable: true,
+        // Uvicorn finishes in-flight requests; SQLite commits.
+        stopGraceSeconds: 20,
+        init: true,
     },
     cache: {
         label: "cache",
@@ -67,6 +80,9 @@ export const ROLES: Record<ServiceRole, RoleDefinition> = {
         capAdd: ["CHOWN", "SETGID", "SETUID"],
         gpuCapable: false,
         command: ["redis-server", "/etc/mmagent/redis.conf"],
+        // On SIGTERM Redis writes its RDB snapshot (`save` is on) before exiting.
+        stopGraceSeconds: 30,
+        init: true,
     },
     vectorDb: {
         label: "vector-db",
@@ -76,12 +92,18 @@ export const ROLES: Record<ServiceRole, RoleDefinition> = {
         capAdd: ["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"],
         gpuCapable: false,
         shmSizeMiB: 256,
+        // PostgreSQL's shutdown checkpoint can take a while on a busy database.
+        stopGraceSeconds: 60,
+        init: true,
     },
 };
 
 export function roleVolumes(role: ServiceRole): RoleVolume[] {
     return ROLES[role].volumes;
 }
+
+/** The proxy's grace: Caddy finishes in-flight requests on SIGTERM. */
+export const PROXY_STOP_GRACE_SECONDS = 10;
 
 /** Container name of a role in a stack: `<prefix>-<label>`. */
 export function containerName(prefix: string, role: ServiceRole): string {

@@ -5,11 +5,12 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ProxyRoute } from "./caddyConfig";
 import { SERVICE_ROLES, ServiceRole, StackConfig } from "./config";
+import { ServiceGpus, serviceGpus, unionGpus } from "./gpus";
 import { MultimodalAgentStack } from "./multimodalAgentStack";
 import { NvidiaHost } from "./nvidiaHost";
 import { ReverseProxyNetwork } from "./reverseProxyNetwork";
-import { containerName, ROLES } from "./roles";
-import { ServiceGuard, StorageLayout, VolumeSpec } from "./storageLayout";
+import { containerName, PROXY_STOP_GRACE_SECONDS, ROLES } from "./roles";
+import { ServiceGuard, StorageLayout, StoragePlacement, VolumeSpec } from "./storageLayout";
 import { GpuInfo, SnapshotInfo } from "./types";
 
 export interface StackSecrets {
@@ -30,6 +31,16 @@ export interface StackOutputs {
     volumePaths: pulumi.Output<Record<string, string>>;
     /** Container name → its latest pre-change snapshot (the `restoreFrom` value is `.snapshot`). */
     snapshots: pulumi.Output<Record<string, SnapshotInfo>>;
+    /** Where the volumes live; the next `up` refuses a different place (see StorageLayout). */
+    storage: StoragePlacement;
+}
+
+/**
+ * The stack's own outputs from its last deployment: a stack reference to itself, which the
+ * engine answers from the latest checkpoint (also at preview).
+ */
+export function lastDeployment(prefix: string): pulumi.StackReference {
+    return new pulumi.StackReference(`${prefix}-last-deployment`, { name: `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}` });
 }
 
 export const PROXY_DATA_VOLUME = "proxy-data";
@@ -54,13 +65,13 @@ export function planVolumes(config: StackConfig): VolumeSpec[] {
 /** Pre-change snapshot guards: container → image about to run (and a pending restore). Pure. */
 export function planGuards(config: StackConfig): Record<string, ServiceGuard> {
     const guards: Record<string, ServiceGuard> = {
-        [proxyContainerName(config)]: { container: proxyContainerName(config), image: config.proxy.image },
+        [proxyContainerName(config)]: { container: proxyContainerName(config), image: config.proxy.image, stopGraceSeconds: PROXY_STOP_GRACE_SECONDS },
     };
     for (const role of SERVICE_ROLES) {
         const s = config.services[role];
         if (!s.enabled) continue;
         const container = containerName(config.namePrefix, role);
-        guards[container] = { container, image: s.image, restoreFrom: s.restoreFrom };
+        guards[container] = { container, image: s.image, restoreFrom: s.restoreFrom, stopGraceSeconds: ROLES[role].stopGraceSeconds };
     }
     return guards;
 }
@@ -78,6 +89,12 @@ export function planRoutes(config: StackConfig): ProxyRoute[] {
     return routes;
 }
 
+/** The GPUs the stack's containers get together: what the host's smoke test selects. Pure. */
+export function planSmokeTestGpus(config: StackConfig): ServiceGpus {
+    const roles = SERVICE_ROLES.filter((r) => config.services[r].enabled && ROLES[r].gpuCapable);
+    return unionGpus(roles.map((r) => serviceGpus(r, config.services[r].gpus, config.host.gpus)));
+}
+
 export function proxyContainerName(config: StackConfig): string {
     return `${config.namePrefix}-proxy`;
 }
@@ -92,6 +109,7 @@ export function composeStack(config: StackConfig, secrets: StackSecrets = {}): S
         cdi: config.host.cdi,
         sysctls: config.host.sysctls,
         gpuSmokeTestImage: config.host.gpuSmokeTestImage,
+        smokeTestGpus: planSmokeTestGpus(config),
     });
     const onHost = { providers: [host.dockerProvider] };
 
@@ -106,6 +124,7 @@ export function composeStack(config: StackConfig, secrets: StackSecrets = {}): S
             keepSnapshots: config.storage.retention.keep,
             dockerNamePrefix: prefix,
             dependsOn: [host.ready],
+            previousPlacement: lastDeployment(prefix).getOutput("storage") as pulumi.Output<StoragePlacement | undefined>,
         },
         onHost,
     );
@@ -144,6 +163,7 @@ export function composeStack(config: StackConfig, secrets: StackSecrets = {}): S
                 gatesFor: (c) => storage.gatesFor(c),
             },
             hostGpus: config.host.gpus,
+            cdi: config.host.cdi,
         },
         onHost,
     );
@@ -156,5 +176,6 @@ export function composeStack(config: StackConfig, secrets: StackSecrets = {}): S
         containers: { ...agents.containerNames, proxy: proxyContainerName(config) },
         volumePaths: storage.paths,
         snapshots: storage.latestSnapshots,
+        storage: { backend: config.storage.backend, root: config.storage.root },
     };
 }

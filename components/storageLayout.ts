@@ -13,6 +13,8 @@ import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
+import { configError } from "./config";
+import { DEFAULT_STOP_GRACE_SECONDS } from "./container";
 import { hostScriptCommand, parseScriptOutput } from "./hostScript";
 import { LABELS, TOKENS } from "./tokens";
 import { HostAccess, PROFILE_TUNING, SnapshotInfo, StorageBackend, VolumeProfile } from "./types";
@@ -38,6 +40,8 @@ export interface ServiceGuard {
     image: string;
     /** Restore the service's writable volumes from this snapshot before it starts. @default none */
     restoreFrom?: string;
+    /** Seconds `docker stop` gives the service before SIGKILL when it is stopped for a snapshot or a restore (its container's own grace). @default 10 */
+    stopGraceSeconds?: number;
 }
 
 export interface StorageLayoutArgs {
@@ -57,6 +61,37 @@ export interface StorageLayoutArgs {
     dockerNamePrefix?: string;
     /** Resources the host steps wait for (e.g. the host preparation). @default [] */
     dependsOn?: pulumi.Input<pulumi.Resource>[];
+    /**
+     * Where the last deployment put the storage (the stack's `storage` output). A different
+     * backend or root is refused before anything runs: the volumes' data stays where it was and a
+     * Docker volume cannot move. @default none (nothing to compare with)
+     */
+    previousPlacement?: pulumi.Input<StoragePlacement | undefined>;
+}
+
+/** Where a stack's volumes live. */
+export interface StoragePlacement {
+    backend: StorageBackend;
+    root: string;
+}
+
+/**
+ * Refuses a storage move: a changed path replaces each Docker volume (create-before-delete of the
+ * same name), Docker answers the create with the old volume, and the delete fails while
+ * containers use it — on every `up` (docs/provider-behaviour.md, "Volumes").
+ */
+export function assertSamePlacement(previous: StoragePlacement | undefined, next: StoragePlacement): void {
+    if (!previous?.root || (previous.root === next.root && previous.backend === next.backend)) return;
+    const key = previous.backend === next.backend ? "storage.root" : "storage.backend";
+    throw configError([
+        {
+            propertyPath: key,
+            reason:
+                `the last \`pulumi up\` put the volumes at ${previous.backend}:${previous.root}, this config says ${next.backend}:${next.root}. ` +
+                `The data is still at ${previous.root} and Docker volumes cannot move. Set ${key} back; to move the data, run \`pulumi destroy\` ` +
+                `(containers and Docker volumes go, the data stays on the host), move it to ${next.root}, then \`pulumi up\``,
+        },
+    ]);
 }
 
 export interface StorageVolume {
@@ -116,6 +151,7 @@ export function snapshotParams(
         MMAGENT_SNAPSHOT: snapshot,
         MMAGENT_KEEP: String(args.keepSnapshots ?? 10),
         MMAGENT_CONTAINER: guard.container,
+        MMAGENT_STOP_TIMEOUT: String(guard.stopGraceSeconds ?? DEFAULT_STOP_GRACE_SECONDS),
         MMAGENT_NEXT_IMAGE: guard.image,
         MMAGENT_PROTECT: guard.restoreFrom ?? "",
     };
@@ -129,6 +165,7 @@ export function restoreParams(args: Pick<StorageLayoutArgs, "backend" | "root">,
         MMAGENT_VOLUMES: volumes.join(" "),
         MMAGENT_SNAPSHOT: guard.restoreFrom ?? "",
         MMAGENT_CONTAINER: guard.container,
+        MMAGENT_STOP_TIMEOUT: String(guard.stopGraceSeconds ?? DEFAULT_STOP_GRACE_SECONDS),
         MMAGENT_EXPECT_IMAGE: guard.image,
     };
 }
@@ -145,8 +182,12 @@ export function buildStorageLayout(name: string, args: StorageLayoutArgs, parent
     }
 
     const volumes: Record<string, StorageVolume> = {};
+    const placement: StoragePlacement = { backend: args.backend, root: args.root };
+    // Checked where the previous outputs are known, also at preview: the parameters of each ensure step.
+    const checked = pulumi.output(args.previousPlacement).apply((previous) => assertSamePlacement(previous, placement));
     for (const vol of args.volumes) {
-        const ensure = hostScriptCommand(`${name}-${vol.name}-ensure`, args.host, { script: "storage", params: ensureParams(args, vol) }, hostOpts);
+        const params = checked.apply(() => ensureParams(args, vol));
+        const ensure = hostScriptCommand(`${name}-${vol.name}-ensure`, args.host, { script: "storage", params }, hostOpts);
         const path = ensure.stdout.apply((out) => parseScriptOutput<{ path: string }>(`${name}: ensure ${vol.name}`, out).path);
         const dockerVolume = new docker.Volume(
             `${name}-${vol.name}`,

@@ -10,7 +10,7 @@ set -euo pipefail
 
 STATE_DIR="${MMAGENT_TEST_STATE:-/tmp/mmagent-test-host}"
 TEST_IMAGE="${MMAGENT_TEST_IMAGE:-local/mmagent-testbase:1}"
-PACKAGES=(docker.io btrfs-progs debootstrap wrk busybox-static docker-compose e2fsprogs)
+PACKAGES=(docker.io btrfs-progs debootstrap wrk busybox-static docker-compose e2fsprogs sudo)
 ROOTFS_PACKAGES="caddy,redis-server,nginx-light,python3-minimal,curl,wget,ca-certificates,sqlite3,procps"
 
 log() { printf '[test-host] %s\n' "$*" >&2; }

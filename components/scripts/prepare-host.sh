@@ -3,6 +3,7 @@
 # changes nothing and restarts nothing.
 #
 #   MMAGENT_GPUS             none | all | comma-separated indices/UUIDs (0,1 / GPU-…)
+#   MMAGENT_SMOKE_GPUS       the GPUs the smoke test selects: the ones the containers get (default MMAGENT_GPUS)
 #   MMAGENT_TOOLKIT_VERSION  NVIDIA container toolkit version, e.g. 1.18.0-1
 #   MMAGENT_CDI              0 | 1: generate the CDI spec and enable CDI in Docker
 #   MMAGENT_SYSCTLS          newline-separated key=value lines, written to /etc/sysctl.d/90-mmagent.conf
@@ -20,6 +21,7 @@ note() { printf 'mmagent prepare-host: %s\n' "$*" >&2; }
 json_str() { local s=${1//\\/\\\\}; s=${s//\"/\\\"}; printf '"%s"' "$s"; }
 
 GPUS="${MMAGENT_GPUS:-none}"
+SMOKE_GPUS="${MMAGENT_SMOKE_GPUS:-$GPUS}"
 VERSION="${MMAGENT_TOOLKIT_VERSION:-1.18.0-1}"
 CDI="${MMAGENT_CDI:-0}"
 SYSCTLS="${MMAGENT_SYSCTLS:-}"
@@ -28,6 +30,10 @@ HOST_ROOT="${MMAGENT_HOST_ROOT:-}"
 
 [[ "$GPUS" =~ ^(none|all|([0-9]{1,2}|(GPU|MIG)-[0-9a-fA-F-]{36})(,([0-9]{1,2}|(GPU|MIG)-[0-9a-fA-F-]{36}))*)$ ]] \
   || die "MMAGENT_GPUS must be none, all or a comma-separated list of GPU indices/UUIDs"
+[[ "$SMOKE_GPUS" =~ ^(none|all|([0-9]{1,2}|(GPU|MIG)-[0-9a-fA-F-]{36})(,([0-9]{1,2}|(GPU|MIG)-[0-9a-fA-F-]{36}))*)$ ]] \
+  || die "MMAGENT_SMOKE_GPUS must be none, all or a comma-separated list of GPU indices/UUIDs"
+# The containers may get GPUs only when the host offers them.
+[[ "$GPUS" != none || "$SMOKE_GPUS" == none ]] || die "MMAGENT_SMOKE_GPUS is $SMOKE_GPUS but MMAGENT_GPUS is none"
 [[ "$VERSION" =~ ^[0-9][A-Za-z0-9.+~]*(-[A-Za-z0-9.+~]+)?$ ]] || die "MMAGENT_TOOLKIT_VERSION is not a Debian version"
 [[ "$CDI" =~ ^[01]$ ]] || die "MMAGENT_CDI must be 0 or 1"
 [[ -z "$HOST_ROOT" || "$HOST_ROOT" =~ ^(/[A-Za-z0-9._@+][A-Za-z0-9._@+-]*)+$ ]] || die "MMAGENT_HOST_ROOT must be an absolute path"
@@ -128,7 +134,8 @@ if [[ "$GPUS" != none ]]; then
   fi
 
   if [[ "$CDI" == 1 ]]; then
-    nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml >&2
+    # Names by index and by UUID, so every form host.gpus accepts resolves (nvidia.com/gpu=0, =GPU-…, =all).
+    nvidia-ctk cdi generate --device-name-strategy=index --device-name-strategy=uuid --output=/etc/cdi/nvidia.yaml >&2
   fi
 
   # Against "Failed to initialize NVML: Unknown Error" after systemctl daemon-reload
@@ -138,17 +145,21 @@ if [[ "$GPUS" != none ]]; then
     && note "installed the dev-char udev rule" || true
   nvidia-ctk system create-dev-char-symlinks --create-all >&2
 
-  # Smoke test: a container sees the GPUs through the runtime.
+  # Smoke test: a container sees exactly the GPUs the stack's containers will get, requested the
+  # same way (CDI names, or the NVIDIA runtime with those device IDs). The quotes keep docker/cli's
+  # CSV parser from reading "device=0,1" as device 0 plus a count (the CLI, unlike the provider,
+  # does not strip them).
   [[ -n "$SMOKE_IMAGE" ]] || die "MMAGENT_SMOKE_IMAGE is required when GPUs are requested"
+  [[ "$SMOKE_GPUS" != none ]] || SMOKE_GPUS="$GPUS"
   if [[ "$CDI" == 1 ]]; then
     devices=()
-    if [[ "$GPUS" == all ]]; then devices=(--device nvidia.com/gpu=all); else
-      IFS=, read -ra ids <<<"$GPUS"; for id in "${ids[@]}"; do devices+=(--device "nvidia.com/gpu=$id"); done
+    if [[ "$SMOKE_GPUS" == all ]]; then devices=(--device nvidia.com/gpu=all); else
+      IFS=, read -ra ids <<<"$SMOKE_GPUS"; for id in "${ids[@]}"; do devices+=(--device "nvidia.com/gpu=$id"); done
     fi
-  elif [[ "$GPUS" == all ]]; then
+  elif [[ "$SMOKE_GPUS" == all ]]; then
     devices=(--gpus all)
   else
-    devices=(--gpus "\"device=$GPUS\"")
+    devices=(--gpus "\"device=$SMOKE_GPUS\"")
   fi
   csv=$(docker run --rm "${devices[@]}" "$SMOKE_IMAGE" \
         nvidia-smi --query-gpu=index,uuid,name,memory.total,driver_version --format=csv,noheader,nounits 2>&1) \

@@ -11,8 +11,9 @@
 #   ensure:   MMAGENT_VOLUME, MMAGENT_ZFS_PROPERTIES ("k=v k=v"), MMAGENT_BTRFS_NOCOW (0|1),
 #             MMAGENT_BTRFS_COMPRESSION ("" | zstd | lzo), MMAGENT_QUOTA_GIB ("" | number)
 #   snapshot: MMAGENT_VOLUMES ("a b"), MMAGENT_SNAPSHOT, MMAGENT_KEEP, MMAGENT_CONTAINER ("" = none),
-#             MMAGENT_NEXT_IMAGE, MMAGENT_PROTECT ("" | snapshot name never to prune)
-#   restore:  MMAGENT_VOLUMES, MMAGENT_SNAPSHOT, MMAGENT_CONTAINER, MMAGENT_EXPECT_IMAGE
+#             MMAGENT_STOP_TIMEOUT (seconds before SIGKILL, default 10), MMAGENT_NEXT_IMAGE,
+#             MMAGENT_PROTECT ("" | snapshot name never to prune)
+#   restore:  MMAGENT_VOLUMES, MMAGENT_SNAPSHOT, MMAGENT_CONTAINER, MMAGENT_STOP_TIMEOUT, MMAGENT_EXPECT_IMAGE
 #
 # stdout: one JSON object describing the result. Progress and warnings go to stderr.
 set -euo pipefail
@@ -130,9 +131,11 @@ stop_container() {
   [[ -z "$c" ]] && return 0
   require_match "$c" "$NAME_RE" "MMAGENT_CONTAINER"
   command -v docker >/dev/null 2>&1 || { note "docker not found; not stopping $c"; return 0; }
+  local grace="${MMAGENT_STOP_TIMEOUT:-10}"
+  [[ "$grace" =~ ^[0-9]{1,4}$ ]] || die "MMAGENT_STOP_TIMEOUT must be a number of seconds (0-9999)"
   if [[ "$(docker inspect -f '{{.State.Running}}' -- "$c" 2>/dev/null || true)" == "true" ]]; then
-    note "stopping $c for a consistent snapshot"
-    docker stop -- "$c" >/dev/null
+    note "stopping $c for a consistent snapshot (up to ${grace}s before SIGKILL)"
+    docker stop -t "$grace" -- "$c" >/dev/null
     WAS_RUNNING="$c"
   fi
 }

@@ -144,8 +144,23 @@ esac`;
         expect(r.status).toBe(0);
         const calls = t.calls();
         expect(calls).toContain("nvidia-ctk runtime configure --runtime=docker --cdi.enabled");
-        expect(calls).toContain("nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml");
+        // Names by index and by UUID, so every GPU id the config accepts resolves as a CDI device.
+        expect(calls).toContain("nvidia-ctk cdi generate --device-name-strategy=index --device-name-strategy=uuid --output=/etc/cdi/nvidia.yaml");
         expect(calls.find((l) => l.startsWith("docker run"))).toMatch(/^docker run --rm --device nvidia.com\/gpu=all /);
+    });
+
+    test.each([
+        ["two indices, NVIDIA runtime", { gpus: [0, 1], smokeTestGpus: [0, 1] }, "--gpus \\\"device=0\\,1\\\""],
+        ["the one GPU the containers get, not all the host has", { gpus: [0, 1], smokeTestGpus: [1] }, "--gpus \\\"device=1\\\""],
+        ["two UUIDs by CDI name", { gpus: ["GPU-11111111-2222-3333-4444-555555555555", "GPU-66666666-2222-3333-4444-555555555555"], cdi: true }, "--device nvidia.com/gpu=GPU-11111111-2222-3333-4444-555555555555 --device nvidia.com/gpu=GPU-66666666-2222-3333-4444-555555555555"],
+    ] as const)("the GPU smoke test selects exactly the containers' GPUs: %s", (_what, args, devices) => {
+        const t = setup(`gpu-smoke-${devices.length}`, {});
+        fs.writeFileSync(path.join(t.dir, "installed"), "");
+        const r = runHostScript("prepare-host", { ...prepareHostParams(args as any), MMAGENT_HOST_ROOT: t.hostRoot }, t.env);
+        expect(r.status).toBe(0);
+        // The fake logs argv with printf %q: `\"device=0\,1\"` is the one argument "device=0,1" in quotes.
+        const run = t.calls().find((l) => l.startsWith("docker run"))!;
+        expect(run.slice(0, run.indexOf(" nvidia/cuda:"))).toBe(`docker run --rm ${devices}`);
     });
 
     test("nvidia-smi missing: stops early, says what to do, installs nothing", () => {

@@ -78,9 +78,12 @@ let randomIdCounter = 0;
 export const mockPassword = (resourceName: string) => `pw-${resourceName}-0123456789abcdef`;
 
 /** What the mock monitor answers for a resource: like a real run's outputs, without doing anything. */
-export function mockNewResource(args: pulumi.runtime.MockResourceArgs): { id: string | undefined; state: Record<string, any> } {
+export function mockNewResource(args: pulumi.runtime.MockResourceArgs, lastOutputs: Record<string, unknown> = {}): { id: string | undefined; state: Record<string, any> } {
     const inputs = args.inputs as Record<string, any>;
     switch (args.type) {
+        case "pulumi:pulumi:StackReference":
+            // The engine reads the referenced stack's outputs from its latest checkpoint.
+            return { id: args.id ?? inputs.name, state: { name: inputs.name, outputs: lastOutputs, secretOutputNames: [] } };
         case "command:local:Command":
         case "command:remote:Command":
             return { id: `${args.name}-id`, state: { ...inputs, stdout: scriptStdout(decodeScriptParams(inputs.stdin)), stderr: "" } };
@@ -102,6 +105,8 @@ export interface RunOptions {
     config?: Record<string, string>;
     secretKeys?: string[];
     preview?: boolean;
+    /** The stack's outputs from its last deployment, as its stack reference to itself reads them. @default {} (never deployed) */
+    lastOutputs?: Record<string, unknown>;
 }
 
 export async function runProgram(opts: RunOptions): Promise<{ run: MockRun; outputs: Record<string, any> }> {
@@ -110,7 +115,7 @@ export async function runProgram(opts: RunOptions): Promise<{ run: MockRun; outp
     await pulumi.runtime.setMocks(
         {
             newResource(args) {
-                const result = mockNewResource(args);
+                const result = mockNewResource(args, opts.lastOutputs);
                 const rec = recorded.find((r) => r.name === args.name && r.type === args.type);
                 // Recorded state holds plain values (the secret Output is for the program).
                 if (rec) rec.state = args.type === "random:index/randomPassword:RandomPassword" ? { ...result.state, result: mockPassword(args.name) } : result.state;
@@ -123,6 +128,7 @@ export async function runProgram(opts: RunOptions): Promise<{ run: MockRun; outp
         "mmagent",
         opts.stack,
         opts.preview ?? false,
+        "organization",
     );
     // Record what newResource does not receive: secrets, parent, dependencies, options.
     const monitor = pulumi.runtime.getMonitor() as any;

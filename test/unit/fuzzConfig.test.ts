@@ -20,7 +20,7 @@ beforeAll(async () => {
     jest.spyOn(pulumi.log, "warn").mockImplementation(() => Promise.resolve());
     await pulumi.runtime.setMocks(
         {
-            newResource: mockNewResource,
+            newResource: (args) => mockNewResource(args),
             call: (args) => {
                 throw new Error(`unexpected invoke ${args.token}`);
             },
@@ -28,6 +28,7 @@ beforeAll(async () => {
         "mmagent",
         "fuzz",
         false,
+        "organization",
     );
 });
 

@@ -3,8 +3,11 @@
  * up in review as a diff of the snapshot file.
  */
 import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
 import { proxyCaddyConfig } from "../../components/reverseProxyNetwork";
-import { renderScriptStdin, RUN_STDIN_SCRIPT } from "../../components/hostScript";
+import { renderScriptStdin, RUN_STDIN_SCRIPT, sudoersLine } from "../../components/hostScript";
 import { prepareHostParams } from "../../components/nvidiaHost";
 import { ensureParams, snapshotParams } from "../../components/storageLayout";
 import { redisConfig } from "../../components/roles";
@@ -50,4 +53,54 @@ test("rendered parameters round-trip through bash byte for byte, and stay inert"
     }
     expect(() => renderScriptStdin("storage", { MMAGENT_X: "a\0b" })).toThrow(/NUL/);
     expect(() => renderScriptStdin("storage", { "MMAGENT_X;rm": "a" })).toThrow(/must match/);
+});
+
+test("the create command and the sudoers line it asks for", () => {
+    expect({ create: RUN_STDIN_SCRIPT, sudoers: sudoersLine("deploy") }).toMatchSnapshot();
+});
+
+describe("create command as a non-root user (fake `id` and `sudo`, so it runs as anyone)", () => {
+    let dir: string;
+    beforeEach(() => {
+        dir = fs.mkdtempSync(path.join(os.tmpdir(), "mmagent-create-"));
+    });
+    afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+    /** A PATH of fakes plus links to the few real commands the create command needs (no real sudo). */
+    function fakePath(fakes: Record<string, string>): string {
+        for (const cmd of ["mktemp", "cat", "rm"]) {
+            const real = spawnSync("/bin/sh", ["-c", `command -v ${cmd}`], { encoding: "utf8" }).stdout.trim();
+            fs.symlinkSync(real, path.join(dir, cmd));
+        }
+        const all = { id: 'case "$1" in -u) echo 1000 ;; -un) echo deploy ;; *) exit 1 ;; esac', ...fakes };
+        for (const [name, body] of Object.entries(all)) fs.writeFileSync(path.join(dir, name), `#!/bin/sh\n${body}\n`, { mode: 0o755 });
+        return dir;
+    }
+    const run = (PATH: string) => spawnSync("/bin/sh", ["-c", RUN_STDIN_SCRIPT], { input: "echo ran as $(id -un)\n", env: { PATH }, encoding: "utf8" });
+    /** The command part of the sudoers line as a regex: each `?` is one character. */
+    const allowed = new RegExp(`^${sudoersLine("deploy").split("NOPASSWD: ")[1].replace(/[.*+^${}()|[\]\\/]/g, "\\$&").replace(/\?/g, "[^ ]")}$`);
+
+    test("escalates with exactly `sudo -n /bin/bash FILE`, FILE matching the sudoers line (a dry run, then the program)", () => {
+        const log = path.join(dir, "sudo.log");
+        const r = run(fakePath({ sudo: `printf '%s\\n' "$*" >>${log}; [ "$1" = -n ] || exit 99; shift; exec "$@"` }));
+        expect({ status: r.status, stdout: r.stdout, stderr: r.stderr }).toEqual({ status: 0, stdout: "ran as deploy\n", stderr: "" });
+        const calls = fs.readFileSync(log, "utf8").trim().split("\n");
+        expect(calls).toHaveLength(2);
+        expect(calls[1]).toBe(calls[0]);
+        expect(calls[0]).toMatch(/^-n /);
+        const cmd = calls[0].slice("-n ".length);
+        expect(cmd).toMatch(allowed);
+        expect(fs.existsSync(cmd.split(" ")[1])).toBe(false);
+    });
+
+    test.each([
+        ["sudo refuses (a password is required)", { sudo: "echo 'sudo: a password is required' >&2; exit 1" }],
+        ["sudo is not installed", {}],
+    ])("%s: one stderr line naming the user and the exact sudoers line, nothing run", (_name, fakes) => {
+        const r = run(fakePath(fakes));
+        expect(r.status).not.toBe(0);
+        expect(r.stdout).toBe("");
+        expect(r.stderr.split("\n")).toEqual([expect.stringMatching(/^mmagent: user 'deploy' is not root /), ""]);
+        expect(r.stderr.trimEnd().endsWith(`: ${sudoersLine("deploy")}`)).toBe(true);
+    });
 });

@@ -44,8 +44,12 @@ test("GPUs: the host prepares the listed GPUs, only inference gets them", () => 
     const prepare = run.one(REMOTE, "prod-host-prepare");
     expect(prepare.inputs.stdin).toContain(`MMAGENT_GPUS="$(printf '%s' '${Buffer.from("0,1").toString("base64")}' | base64 -d)"`);
     expect(prepare.inputs.stdin).toContain(Buffer.from("1.18.0-1").toString("base64"));
-    expect(run.one(CONTAINER, "prod-agents-inference").inputs.gpus).toBe("device=0,1");
-    for (const c of run.byType(CONTAINER).filter((x) => x.name !== "prod-agents-inference")) expect(c.inputs.gpus).toBeUndefined();
+    // Structured device requests, never the `gpus` string that docker/cli misreads as device 0 plus a count.
+    expect(run.one(CONTAINER, "prod-agents-inference").inputs.deviceRequests).toEqual([{ driver: "nvidia", deviceIds: ["0", "1"], capabilities: ["gpu"] }]);
+    for (const c of run.byType(CONTAINER)) expect(c.inputs.gpus).toBeUndefined();
+    for (const c of run.byType(CONTAINER).filter((x) => x.name !== "prod-agents-inference")) expect(c.inputs.deviceRequests).toBeUndefined();
+    // The smoke test selects exactly the GPUs the containers get.
+    expect(prepare.inputs.stdin).toContain(`MMAGENT_SMOKE_GPUS="$(printf '%s' '${Buffer.from("0,1").toString("base64")}' | base64 -d)"`);
     expect(outputs.gpus.value.map((g: any) => g.index)).toEqual([0, 1]);
 });
 
@@ -101,7 +105,7 @@ test("ZFS datasets get the profile's properties", () => {
 test("the proxy: public 80/443 with NET_BIND_SERVICE only, ACME with the e-mail", () => {
     const proxy = run.one(CONTAINER, "prod-edge-proxy");
     expect(proxy.inputs.ports.map((p: any) => `${p.ip}:${p.external}`)).toEqual(["0.0.0.0:80", "0.0.0.0:443"]);
-    expect(proxy.inputs.capabilities).toEqual({ drops: ["ALL"], adds: ["NET_BIND_SERVICE"] });
+    expect(proxy.inputs.capabilities).toEqual({ drops: ["ALL"], adds: ["CAP_NET_BIND_SERVICE"] });
     const config = JSON.parse(proxy.inputs.uploads[0].content);
     expect(config.apps.tls.automation.policies).toEqual([{ subjects: ["agent.example.com"], issuers: [{ module: "acme", email: "ops@example.com" }] }]);
     expect(outputs.urls.value).toEqual({ "agent.example.com": "https://agent.example.com/" });
@@ -113,7 +117,8 @@ test("the vector database is wired to the agent with a secret password", () => {
     const db = run.one(CONTAINER, "prod-agents-vector-db");
     expect(db.secretInputs).toContain("envs");
     expect(db.inputs).toMatchObject({ cpuSet: "13-15", memory: 8192, shmSize: 256 });
-    expect(db.inputs.capabilities.adds).toEqual(["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"]);
+    // Canonical CAP_ names: what the moby client sends and the provider reads back, so no diff.
+    expect(db.inputs.capabilities.adds).toEqual(["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_SETGID", "CAP_SETUID"]);
 });
 
 test("snapshots output lists the latest pre-change snapshot per container", () => {
