@@ -4,6 +4,9 @@
 #   scripts/test-host.sh up     install packages, start dockerd if none answers,
 #                               build the test image unless its tag exists
 #   scripts/test-host.sh down   stop the dockerd this script started (by pid), nothing else
+#   scripts/test-host.sh restart-engine
+#                               restart the dockerd this script started (the e2e's daemon-restart
+#                               check); refuses a daemon it did not start
 #
 # State (the pid of a daemon we started) lives in $MMAGENT_TEST_STATE (default /tmp/mmagent-test-host).
 set -euo pipefail
@@ -73,8 +76,21 @@ down() {
   fi
 }
 
+restart_engine() {
+  local pid
+  pid=$(cat "$STATE_DIR/dockerd.pid" 2>/dev/null || true)
+  if [[ -z "$pid" ]] || ! kill -0 "$pid" 2>/dev/null; then
+    log "the running Docker engine was not started by this script (no live pid in $STATE_DIR/dockerd.pid): not restarting it"
+    log "stop it and run: MMAGENT_TEST_STATE=$STATE_DIR scripts/test-host.sh up"
+    exit 1
+  fi
+  down
+  start_engine
+}
+
 case "${1:-}" in
   up) mkdir -p "$STATE_DIR"; install_packages; start_engine; build_test_image ;;
   down) down ;;
-  *) echo "usage: $0 up|down" >&2; exit 2 ;;
+  restart-engine) restart_engine ;;
+  *) echo "usage: $0 up|down|restart-engine" >&2; exit 2 ;;
 esac

@@ -12,7 +12,8 @@ import * as crypto from "crypto";
 import Docker from "dockerode";
 import * as fs from "fs";
 import * as path from "path";
-import { BtrfsLoop, requirePrerequisites, sh } from "../support/host";
+import { BtrfsLoop, requirePrerequisites, runHostScript, sh } from "../support/host";
+import { decodeScriptParams, REPO_ROOT } from "../support/mockProgram";
 import { buildE2eImages, E2E_AGENT_HOST, E2E_HTTP_PORT, E2E_HTTPS_PORT, E2E_IMAGES, E2E_NETWORK, E2E_PREFIX, e2eStackConfig } from "../support/e2eStack";
 import { reveal } from "../support/secrets";
 import { ApplyResult, plainStrings, RealEngineHarness } from "../support/realEngineHarness";
@@ -78,7 +79,7 @@ const AGENT_DATA = ["agent-db", "agent-output"];
 const agentData = (paths: Record<string, string>) => AGENT_DATA.flatMap((v) => treeListing(paths[v]).map((l) => `${v}/${l}`));
 
 /** Engine events for one container between two times (ms). */
-async function containerEvents(name: string, sinceMs: number, untilMs: number): Promise<{ action: string; id: string; timeNano: number }[]> {
+async function containerEvents(name: string, sinceMs: number, untilMs: number): Promise<{ action: string; id: string; timeNano: number; signal?: string }[]> {
     const stream = await docker.getEvents({ since: Math.floor(sinceMs / 1000), until: Math.ceil(untilMs / 1000) + 1, filters: { container: [name], type: ["container"] } });
     let text = "";
     for await (const chunk of stream as any) text += chunk;
@@ -86,7 +87,7 @@ async function containerEvents(name: string, sinceMs: number, untilMs: number): 
         .split("\n")
         .filter(Boolean)
         .map((l) => JSON.parse(l))
-        .map((e) => ({ action: e.Action ?? e.status, id: e.id, timeNano: Number(e.timeNano) }))
+        .map((e) => ({ action: e.Action ?? e.status, id: e.id, timeNano: Number(e.timeNano), signal: e.Actor?.Attributes?.signal as string | undefined }))
         .filter((e) => e.timeNano >= sinceMs * 1e6);
 }
 
@@ -119,6 +120,46 @@ test("every container is healthy, hardened, and on the stack's IPv6 network", as
     const proxy = await docker.getContainer(`${E2E_PREFIX}-proxy`).inspect();
     const published = Object.values(proxy.HostConfig.PortBindings ?? {}).flat() as { HostIp: string; HostPort: string }[];
     expect(published.map((b) => `${b.HostIp}:${b.HostPort}`).sort()).toEqual([`127.0.0.1:${E2E_HTTP_PORT}`, `127.0.0.1:${E2E_HTTPS_PORT}`]);
+});
+
+test("a second apply reads every resource back from the engine and changes nothing", async () => {
+    // `pulumi up --refresh`: each provider fake's Read, then its diff against the program's inputs.
+    const second = await harness.apply({ stack: "e2e", config: e2eStackConfig({ storageRoot: loop.mountPoint }), refresh: true });
+    console.log(`second apply: ${second.changes.length} changes${second.changes.map((c) => `\n  ${c}`).join("")}`);
+    expect(second.changes).toEqual([]);
+});
+
+test("after a Docker daemon restart, a refresh finds nothing drifted (network gateways, capabilities, memory swap)", async () => {
+    const restart = spawnSync("bash", [path.join(REPO_ROOT, "scripts/test-host.sh"), "restart-engine"], { encoding: "utf8", timeout: 120_000 });
+    expect({ status: restart.status, stderr: restart.status === 0 ? "" : restart.stderr }).toEqual({ status: 0, stderr: "" });
+    for (const name of CONTAINERS) await untilTrue(`${name} healthy after the restart`, 90, async () => (await health(name).catch(() => undefined)) === "healthy");
+    const after = await harness.apply({ stack: "e2e", config: e2eStackConfig({ storageRoot: loop.mountPoint }), refresh: true });
+    console.log(`after daemon restart: ${after.changes.length} changes${after.changes.map((c) => `\n  ${c}`).join("")}`);
+    expect(after.changes).toEqual([]);
+    // What the daemon filled in is what the program declared.
+    const net = await docker.getNetwork(E2E_NETWORK).inspect();
+    expect((net.IPAM?.Config ?? []).map((c: any) => `${c.Subnet} via ${c.Gateway}`).sort()).toEqual(["172.30.222.0/24 via 172.30.222.1", "fd6d:6d61:6765:e2e::/64 via fd6d:6d61:6765:e2e::1"]);
+});
+
+test("stopping any service for its snapshot takes at most 1 s: SIGTERM reaches it through init, no SIGKILL", async () => {
+    const stops: string[] = [];
+    for (const entry of harness.entries(COMMAND_TYPE).filter((e) => e.name.endsWith("-pre-change"))) {
+        const params = decodeScriptParams(reveal<string>(entry.inputs.stdin));
+        const container = params.MMAGENT_CONTAINER;
+        const t0 = Date.now();
+        const r = runHostScript("storage", { ...params, MMAGENT_SNAPSHOT: `mmagent-pre-stop${stops.length}test` });
+        expect({ container, status: r.status, stderr: r.status === 0 ? "" : r.stderr }).toEqual({ container, status: 0, stderr: "" });
+        const events = await containerEvents(container, t0, Date.now());
+        const term = events.find((e) => e.action === "kill" && e.signal === "15");
+        const died = events.find((e) => e.action === "die");
+        expect({ container, term: !!term, died: !!died, sigkill: events.some((e) => e.action === "kill" && e.signal === "9") }).toEqual({ container, term: true, died: true, sigkill: false });
+        const ms = (died!.timeNano - term!.timeNano) / 1e6;
+        stops.push(`${container} ${ms.toFixed(0)} ms (grace ${params.MMAGENT_STOP_TIMEOUT} s)`);
+        expect({ container, within1s: ms <= 1000 }).toEqual({ container, within1s: true });
+        await untilTrue(`${container} healthy again`, 90, async () => (await health(container)) === "healthy");
+    }
+    console.log(`stop for a snapshot, SIGTERM to exit: ${stops.join(", ")}`);
+    expect(stops).toHaveLength(CONTAINERS.length);
 });
 
 test("the proxy on 127.0.0.1 answers for the agent's host name with the agent, which reaches inference and the cache by name", async () => {

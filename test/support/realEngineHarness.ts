@@ -1,29 +1,32 @@
 /**
  * The real-engine harness: runs the real program (index.ts) with a stack's config under
- * `pulumi.runtime.setMocks`, where each resource is not mocked but applied for real — Docker
- * networks, volumes and containers through the Docker API (dockerode), local Commands by running
- * their `create` (or `update`) with their stdin and environment, RandomPassword/RandomId by
- * generating them — and keeps a state between applies, so a second `apply` with changed config
- * replaces what changed, like `pulumi up` would, and `destroy` removes everything in reverse order.
+ * `pulumi.runtime.setMocks`, where each resource is not mocked but applied for real by the fake of
+ * its provider (test/support/providers/: one per resource type, each mirroring the provider's
+ * create, read, diff, update and delete), and keeps a state between applies like the engine's
+ * checkpoint.
  *
- * What it proves: the graph the program declares (inputs, dependencies, ordering through
- * dependsOn and outputs) works on a real engine and host. What it does not: the Pulumi engine's
- * own diff, replace and update logic, and the providers' code. Here a resource is "the same"
- * when its inputs are equal, any other change replaces it (Commands: a `triggers` change
- * replaces, another input change runs `update`), and deleteBeforeReplace is honoured.
+ * What an apply does, as `pulumi up` does it: for each resource the program registers, the fake
+ * diffs the stored state (what the provider's Read returned after create) against the new inputs
+ * with the provider's schema rules and the resource's `replaceOnChanges`; no diff is "same", a
+ * ForceNew diff replaces (deleteBeforeReplace honoured: a fixed name fails otherwise, as for
+ * real), another diff updates in place. Resources gone from the program are deleted, newest first.
+ * With `refresh: true` it first reads every resource back from the engine (`pulumi up --refresh`).
+ *
+ * What it proves: the graph the program declares works on a real engine and host, and what the
+ * providers would read back does not drift from what the program declares. What it does not: the
+ * Pulumi engine itself and the providers' Go code — the fakes are models of them, checked against
+ * their source (docs/provider-behaviour.md).
  *
  * Must be used from Jest: each apply loads a fresh copy of @pulumi/pulumi and the program
  * (jest.isolateModulesAsync), since the SDK keeps one program's state per module instance.
  */
 import { jest } from "@jest/globals";
-import { spawn } from "child_process";
-import * as crypto from "crypto";
 import Docker from "dockerode";
 import * as path from "path";
-import * as tar from "tar-stream";
-import { containerPlan, localCommandPlan, networkCreate, volumeCreate } from "./dockerTranslate";
 import { REPO_ROOT } from "./mockProgram";
-import { asSecret, isSecretWrapper, reveal } from "./secrets";
+import { fakeFor } from "./providers";
+import { FakeContext, formatDiffs, PropertyDiff, Props } from "./providers/fake";
+import { asSecret, containsSecret, isSecretWrapper, reveal } from "./secrets";
 
 export interface StateEntry {
     urn: string;
@@ -32,7 +35,7 @@ export interface StateEntry {
     id?: string;
     /** Inputs as the monitor passed them (secrets still wrapped). */
     inputs: Record<string, unknown>;
-    /** The state returned to the program (secrets wrapped). */
+    /** The state returned to the program (secrets wrapped): the provider's stored state. */
     outputs: Record<string, unknown>;
     deleteBeforeReplace: boolean;
     /** URNs of its explicit dependencies (dependsOn). */
@@ -49,6 +52,8 @@ export interface Operation {
     /** Wall-clock ms when the operation started and finished. */
     startedAt: number;
     finishedAt: number;
+    /** Why it was replaced or updated: the provider's property diffs. */
+    diffs: PropertyDiff[];
 }
 
 export interface ApplyOptions {
@@ -57,6 +62,8 @@ export interface ApplyOptions {
     /** The stack's config as the CLI passes it: `mmagent:key` → string (objects as JSON). */
     config: Record<string, string>;
     secretKeys?: string[];
+    /** Read every resource back from the engine first, as `pulumi up --refresh` does. @default false */
+    refresh?: boolean;
 }
 
 export interface ApplyResult {
@@ -64,11 +71,12 @@ export interface ApplyResult {
     outputs: Record<string, any>;
     /** Operations of this apply, in order of completion. */
     operations: Operation[];
+    /** The operations that changed something, one line each with the property diffs. */
+    changes: string[];
     durationMs: number;
 }
 
 const COMPONENT_PREFIX = "mmagent:";
-const same = (a: unknown, b: unknown) => JSON.stringify(reveal(a)) === JSON.stringify(reveal(b));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class RealEngineHarness {
@@ -78,9 +86,25 @@ export class RealEngineHarness {
     /** Every operation of every apply and destroy. */
     readonly operations: Operation[] = [];
     private seq = 0;
+    /** The program's exports of the last apply (secrets wrapped): what a stack reference to this stack reads. */
+    private lastOutputs: Record<string, unknown> = {};
 
     constructor(docker = new Docker()) {
         this.docker = docker;
+    }
+
+    private get ctx(): FakeContext {
+        return { docker: this.docker, lastOutputs: this.lastOutputs };
+    }
+
+    /** `pulumi refresh`: each resource's stored state becomes what its provider reads now; gone ones leave the state. */
+    async refresh(): Promise<void> {
+        for (const entry of [...this.state.values()]) {
+            const fake = fakeFor(entry.type);
+            const read = await fake.read(this.ctx, entry.id!, reveal(entry.outputs));
+            if (read === undefined) this.state.delete(entry.urn);
+            else entry.outputs = keepSecrets(entry.inputs, read, entry.outputs);
+        }
     }
 
     async apply(opts: ApplyOptions): Promise<ApplyResult> {
@@ -88,9 +112,14 @@ export class RealEngineHarness {
         const opsBefore = this.operations.length;
         const seen = new Set<string>();
         const errors: Error[] = [];
+        // A failed resource leaves the outputs that depend on it unresolved forever: stop waiting for them then.
+        let failed: () => void = () => undefined;
+        const firstError = new Promise<undefined>((res) => (failed = () => res(undefined)));
         const inFlight: Promise<unknown>[] = [];
-        const registrations = new Map<string, { urn: string; deleteBeforeReplace: boolean; dependsOn: string[] }>();
+        const registrations = new Map<string, Registration>();
         let exportsResolved: Record<string, any> = {};
+        let exportsRaw: Record<string, unknown> = {};
+        if (opts.refresh) await this.refresh();
 
         // The SDK keeps its run state on `global`; start each program from a clean slate.
         const g = global as any;
@@ -107,7 +136,12 @@ export class RealEngineHarness {
                         if (!args.custom) return { id: undefined, state: {} };
                         seen.add(reg.urn);
                         const work = this.applyResource(reg.urn, args.type, args.name, args.inputs, reg);
-                        inFlight.push(work.catch((e: Error) => errors.push(new Error(`${args.type} ${args.name}: ${e.message}`))));
+                        inFlight.push(
+                            work.catch((e: Error) => {
+                                errors.push(new Error(`${args.type} ${args.name}: ${e.message}`));
+                                failed();
+                            }),
+                        );
                         return work;
                     },
                     call: (args) => {
@@ -117,6 +151,7 @@ export class RealEngineHarness {
                 "mmagent",
                 opts.stack,
                 false,
+                "organization",
             );
             const monitor = pulumi.runtime.getMonitor() as any;
             const register = monitor.registerResource.bind(monitor);
@@ -125,18 +160,29 @@ export class RealEngineHarness {
                     urn: monitor.newUrn(req.getParent(), req.getType(), req.getName()),
                     deleteBeforeReplace: req.getDeletebeforereplace(),
                     dependsOn: req.getDependenciesList(),
+                    replaceOnChanges: req.getReplaceonchangesList(),
                 });
                 return register(req, callback);
+            };
+            // Reads (a StackReference) go through readResource, which carries no replace options.
+            const read = monitor.readResource.bind(monitor);
+            monitor.readResource = (req: any, callback: any) => {
+                registrations.set(`${req.getType()}::${req.getName()}`, { urn: monitor.newUrn(req.getParent(), req.getType(), req.getName()), deleteBeforeReplace: false, dependsOn: [], replaceOnChanges: [] });
+                return read(req, callback);
             };
             pulumi.runtime.setAllConfig(opts.config, opts.secretKeys);
             const program = await import(path.join(REPO_ROOT, "index.ts"));
             const resolved: Record<string, any> = {};
+            const raw: Record<string, unknown> = {};
             for (const [k, v] of Object.entries(program)) {
                 resolved[k] = pulumi.Output.isInstance(v)
-                    ? await new Promise((res) => (v as any).apply((x: unknown) => res(x))).catch(() => undefined)
+                    ? await Promise.race([new Promise((res) => (v as any).apply((x: unknown) => res(x))).catch(() => undefined), firstError])
                     : v;
+                const secret = pulumi.Output.isInstance(v) ? await (v as any).isSecret : false;
+                raw[k] = secret ? asSecret(resolved[k]) : resolved[k];
             }
             exportsResolved = resolved;
+            exportsRaw = raw;
         });
 
         // Wait until no resource is being applied and no new one starts.
@@ -153,7 +199,10 @@ export class RealEngineHarness {
         for (const entry of [...this.state.values()].filter((e) => !seen.has(e.urn)).sort((a, b) => b.seq - a.seq)) {
             await this.deleteEntry(entry);
         }
-        return { outputs: exportsResolved, operations: this.operations.slice(opsBefore), durationMs: Date.now() - started };
+        this.lastOutputs = exportsRaw;
+        const operations = this.operations.slice(opsBefore);
+        const changes = operations.filter((o) => o.op !== "same").map((o) => `${o.op} ${o.name}${o.diffs.length > 0 ? `: ${formatDiffs(o.diffs)}` : ""}`);
+        return { outputs: exportsResolved, operations, changes, durationMs: Date.now() - started };
     }
 
     /** Removes everything applied, in reverse order of creation. */
@@ -174,156 +223,74 @@ export class RealEngineHarness {
         return found[0];
     }
 
-    private record(op: Operation["op"], urn: string, type: string, name: string, startedAt: number): void {
-        this.operations.push({ op, urn, type, name, startedAt, finishedAt: Date.now() });
+    private record(op: Operation["op"], urn: string, type: string, name: string, startedAt: number, diffs: PropertyDiff[] = []): void {
+        this.operations.push({ op, urn, type, name, startedAt, finishedAt: Date.now(), diffs });
     }
 
-    private async applyResource(urn: string, type: string, name: string, inputs: Record<string, unknown>, reg: { deleteBeforeReplace: boolean; dependsOn: string[] }) {
-        const { deleteBeforeReplace, dependsOn } = reg;
+    private async applyResource(urn: string, type: string, name: string, inputs: Record<string, unknown>, reg: Registration) {
         const startedAt = Date.now();
         const prev = this.state.get(urn);
         if (type.startsWith(COMPONENT_PREFIX)) throw new Error(`component ${type} registered as custom`);
+        const fake = fakeFor(type);
+        const plain = reveal<Props>(inputs);
+        fake.check(plain);
 
-        const keep = (id: string | undefined, outputs: Record<string, unknown>, op: Operation["op"]) => {
-            const entry: StateEntry = { urn, type, name, id, inputs, outputs, deleteBeforeReplace, dependsOn, seq: op === "same" || op === "update" ? prev!.seq : ++this.seq };
+        const keep = (id: string | undefined, state: Props, op: Operation["op"], diffs: PropertyDiff[] = []) => {
+            const outputs = keepSecrets(inputs, state, prev?.outputs);
+            const entry: StateEntry = {
+                urn, type, name, id, inputs, outputs,
+                deleteBeforeReplace: reg.deleteBeforeReplace, dependsOn: reg.dependsOn,
+                seq: op === "same" || op === "update" ? prev!.seq : ++this.seq,
+            };
             this.state.set(urn, entry);
-            this.record(op, urn, type, name, startedAt);
+            this.record(op, urn, type, name, startedAt, diffs);
             return { id, state: outputs };
         };
-        if (prev && same(prev.inputs, inputs)) return keep(prev.id, prev.outputs, "same");
-
-        switch (type) {
-            case "pulumi:providers:docker": {
-                const host = reveal(inputs.host);
-                if (host !== "unix:///var/run/docker.sock") throw new Error(`only the local engine is translated, not ${String(host)}`);
-                if (inputs.sshOpts !== undefined) throw new Error("sshOpts not translated");
-                return keep(undefined, { ...inputs }, prev ? "replace" : "create");
-            }
-            case "random:index/randomPassword:RandomPassword": {
-                const i = reveal<Record<string, any>>(inputs);
-                const unknown = Object.keys(i).filter((k) => !["length", "special"].includes(k));
-                if (unknown.length > 0) throw new Error(`RandomPassword input(s) ${unknown.join(", ")} not translated`);
-                const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789" + (i.special === false ? "" : "!#$%&*()-_=+[]{}<>:?");
-                const result = Array.from({ length: i.length }, () => alphabet[crypto.randomInt(alphabet.length)]).join("");
-                return keep(`pw-${this.seq + 1}`, { ...inputs, result: asSecret(result) }, prev ? "replace" : "create");
-            }
-            case "random:index/randomId:RandomId": {
-                const i = reveal<Record<string, any>>(inputs);
-                const unknown = Object.keys(i).filter((k) => !["byteLength", "keepers"].includes(k));
-                if (unknown.length > 0) throw new Error(`RandomId input(s) ${unknown.join(", ")} not translated`);
-                const bytes = crypto.randomBytes(i.byteLength);
-                const b64Url = bytes.toString("base64url");
-                const outputs = { ...inputs, hex: bytes.toString("hex"), b64Std: bytes.toString("base64"), b64Url, dec: BigInt(`0x${bytes.toString("hex")}`).toString() };
-                return keep(b64Url, outputs, prev ? "replace" : "create");
-            }
-            case "command:local:Command": {
-                const plan = localCommandPlan(inputs);
-                const replaced = prev && !same(prev.inputs.triggers, inputs.triggers);
-                const script = prev && !replaced ? (plan.update ?? plan.create) : plan.create;
-                const { stdout, stderr } = await runLocal(plan.interpreter, script, plan.stdin, plan.environment);
-                return keep(prev?.id ?? `cmd-${crypto.randomUUID()}`, { ...inputs, stdout, stderr }, !prev ? "create" : replaced ? "replace" : "update");
-            }
-            case "docker:index/network:Network": {
-                const body = networkCreate(inputs);
-                if (prev) await this.removeDocker(prev);
-                const net = await this.docker.createNetwork(body);
-                return keep(net.id, { ...inputs }, prev ? "replace" : "create");
-            }
-            case "docker:index/volume:Volume": {
-                const body = volumeCreate(inputs);
-                if (prev) await this.removeDocker(prev);
-                await this.docker.createVolume(body);
-                const vol = await this.docker.getVolume(body.Name!).inspect();
-                return keep(vol.Name, { ...inputs, mountpoint: vol.Mountpoint }, prev ? "replace" : "create");
-            }
-            case "docker:index/container:Container": {
-                const plan = containerPlan(inputs);
-                // A fixed name cannot exist twice: without deleteBeforeReplace the create fails, as it would for real.
-                if (prev && deleteBeforeReplace) await this.removeDocker(prev);
-                const id = await this.createContainer(plan);
-                if (prev && !deleteBeforeReplace) await this.removeDocker(prev);
-                return keep(id, { ...inputs }, prev ? "replace" : "create");
-            }
-            default:
-                throw new Error(`resource type ${type} is not translated by the real-engine harness`);
-        }
-    }
-
-    private async createContainer(plan: ReturnType<typeof containerPlan>): Promise<string> {
-        try {
-            await this.docker.getImage(plan.create.Image!).inspect();
-        } catch {
-            throw new Error(`image ${plan.create.Image} is not on the engine (no registry here: build it first)`);
-        }
-        const container = await this.docker.createContainer(plan.create);
-        if (plan.uploads.length > 0) await container.putArchive(await tarOf(plan.uploads), { path: "/" });
-        await container.start();
-        if (plan.waitSeconds !== undefined) await waitHealthy(container, plan.waitSeconds);
-        return container.id;
-    }
-
-    private async removeDocker(entry: StateEntry): Promise<void> {
-        const ignoreMissing = (e: any) => {
-            if (e?.statusCode !== 404) throw e;
+        // Create ends with the provider's Read: the state is what was read back.
+        const createAndRead = async () => {
+            const created = await fake.create(this.ctx, plain);
+            const read = await fake.read(this.ctx, created.id, created.state);
+            if (read === undefined) throw new Error(`${type} ${name}: gone right after create`);
+            return { id: created.id, state: read };
         };
-        if (entry.type === "docker:index/container:Container") {
-            const c = this.docker.getContainer(entry.id!);
-            await c.stop({ t: 10 }).catch((e: any) => (e?.statusCode === 304 ? undefined : ignoreMissing(e)));
-            await c.remove({ force: true }).catch(ignoreMissing);
-        } else if (entry.type === "docker:index/network:Network") {
-            await this.docker.getNetwork(entry.id!).remove().catch(ignoreMissing);
-        } else if (entry.type === "docker:index/volume:Volume") {
-            await this.docker.getVolume(entry.id!).remove().catch(ignoreMissing);
+
+        if (!prev) {
+            const c = await createAndRead();
+            return keep(c.id, c.state, "create");
         }
-        // Commands here have no `delete` (the translator refuses one); random values and providers only leave the state.
+        const stored = reveal<Props>(prev.outputs);
+        const diffs = fake.diff(stored, plain).map((d) => (reg.replaceOnChanges.includes(d.property) || reg.replaceOnChanges.includes("*") ? { ...d, kind: "replace" as const } : d));
+        if (diffs.length === 0) return keep(prev.id, stored, "same");
+        if (diffs.some((d) => d.kind === "replace")) {
+            // A fixed name cannot exist twice: without deleteBeforeReplace the create fails, as it would for real.
+            if (reg.deleteBeforeReplace) await fake.delete(this.ctx, prev.id!, stored);
+            const c = await createAndRead();
+            if (!reg.deleteBeforeReplace) await fake.delete(this.ctx, prev.id!, stored);
+            return keep(c.id, c.state, "replace", diffs);
+        }
+        const updated = await fake.update(this.ctx, prev.id!, stored, plain, diffs);
+        return keep(prev.id, updated, "update", diffs);
     }
 
     private async deleteEntry(entry: StateEntry): Promise<void> {
         const startedAt = Date.now();
-        await this.removeDocker(entry);
+        await fakeFor(entry.type).delete(this.ctx, entry.id!, reveal(entry.outputs));
         this.state.delete(entry.urn);
         this.record("delete", entry.urn, entry.type, entry.name, startedAt);
     }
 }
 
-async function tarOf(files: { file: string; content: string }[]): Promise<Buffer> {
-    const pack = tar.pack();
-    for (const f of files) pack.entry({ name: f.file.replace(/^\/+/, ""), mode: 0o644 }, f.content);
-    pack.finalize();
-    const chunks: Buffer[] = [];
-    for await (const chunk of pack) chunks.push(chunk as Buffer);
-    return Buffer.concat(chunks);
+interface Registration {
+    urn: string;
+    deleteBeforeReplace: boolean;
+    dependsOn: string[];
+    replaceOnChanges: string[];
 }
 
-async function waitHealthy(container: Docker.Container, seconds: number): Promise<void> {
-    const deadline = Date.now() + seconds * 1000;
-    let last: any;
-    while (Date.now() < deadline) {
-        last = await container.inspect();
-        const health = last.State?.Health?.Status;
-        if (health === "healthy") return;
-        if (!last.Config?.Healthcheck && last.State?.Running) return;
-        await sleep(250);
-    }
-    const log = (last?.State?.Health?.Log ?? []).slice(-2).map((l: any) => `exit ${l.ExitCode}: ${String(l.Output).trim()}`);
-    throw new Error(`container ${last?.Name} not healthy within ${seconds}s (state ${last?.State?.Status}, health ${last?.State?.Health?.Status}); last checks: ${log.join(" | ")}`);
-}
-
-function runLocal(interpreter: string[], script: string, stdin: string | undefined, environment: Record<string, string>): Promise<{ stdout: string; stderr: string }> {
-    return new Promise((resolve, reject) => {
-        const child = spawn(interpreter[0], [...interpreter.slice(1), script], { env: { ...process.env, ...environment }, stdio: ["pipe", "pipe", "pipe"] });
-        let stdout = "";
-        let stderr = "";
-        child.stdout.on("data", (d) => (stdout += d));
-        child.stderr.on("data", (d) => (stderr += d));
-        child.on("error", reject);
-        child.on("close", (code) => {
-            // Like the command provider: a trailing newline is not part of the output.
-            if (code === 0) resolve({ stdout: stdout.replace(/\n$/, ""), stderr: stderr.replace(/\n$/, "") });
-            else reject(new Error(`command exited ${code}: ${stderr.trim().split("\n").slice(-5).join(" | ")}`));
-        });
-        child.stdin.end(stdin ?? "");
-    });
+/** A stored property stays wrapped as secret when its input, or its earlier stored value, was (or contained) a secret. */
+function keepSecrets(inputs: Record<string, unknown>, state: Props, prior: Record<string, unknown> = {}): Record<string, unknown> {
+    const secret = (k: string) => containsSecret(inputs[k]) || containsSecret(prior[k]);
+    return Object.fromEntries(Object.entries(state).map(([k, v]) => [k, secret(k) && !isSecretWrapper(v) ? asSecret(reveal(v)) : v]));
 }
 
 /** Every string in a value that is not inside a secret wrapper, with where it is. */

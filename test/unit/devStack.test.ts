@@ -161,3 +161,30 @@ test("volumes say whether they hold input data (read-only), which the policy pac
     expect(Object.entries(access).filter(([, a]) => a === "read-only").map(([n]) => n)).toEqual(["dev-agent-input"]);
     expect(Object.values(access).every((a) => a === "read-only" || a === "read-write")).toBe(true);
 });
+
+describe("a storage move is refused before anything runs (a changed host path would replace every Docker volume, and fail)", () => {
+    const { assertSamePlacement } = jest.requireActual("../../components/storageLayout") as typeof import("../../components/storageLayout");
+    test("same backend and root, or no earlier deployment: accepted", () => {
+        expect(() => assertSamePlacement(undefined, { backend: "dir", root: "/p/.mmagent-data/dev" })).not.toThrow();
+        expect(() => assertSamePlacement({ backend: "btrfs", root: "/srv/m" }, { backend: "btrfs", root: "/srv/m" })).not.toThrow();
+    });
+    test.each([
+        ["root changed", { backend: "btrfs" as const, root: "/srv/old" }, { backend: "btrfs" as const, root: "/srv/new" }, "mmagent:storage.root"],
+        ["backend changed", { backend: "dir" as const, root: "/srv/m" }, { backend: "btrfs" as const, root: "/srv/m" }, "mmagent:storage.backend"],
+    ])("%s: the error names the key, where the data is, and how to move it", (_what, previous, next, key) => {
+        expect(() => assertSamePlacement(previous, next)).toThrow(key);
+        expect(() => assertSamePlacement(previous, next)).toThrow(`The data is still at ${previous.root}`);
+        expect(() => assertSamePlacement(previous, next)).toThrow("pulumi destroy");
+    });
+    test("the dev root comes from the project directory, whatever the current directory", () => {
+        const { parseStackConfig } = jest.requireActual("../../components/config") as typeof import("../../components/config");
+        const cwd = process.cwd();
+        try {
+            process.chdir("/tmp");
+            const c = parseStackConfig({ storage: { backend: "dir", root: ".mmagent-data/dev" } }, { stackName: "dev", projectDir: "/proj", hasSshPrivateKey: false });
+            expect(c.storage.root).toBe("/proj/.mmagent-data/dev");
+        } finally {
+            process.chdir(cwd);
+        }
+    });
+});

@@ -33,6 +33,8 @@ export interface PropertyRule {
     forceNew: boolean;
     /** Optional+Computed: left out of the program, the stored value stands (no diff). */
     computed?: boolean;
+    /** The schema Default: what a left-out input means. */
+    default?: unknown;
     /** Comparable form: sets sorted, schema defaults filled in, DiffSuppressFuncs applied. */
     canonical?: (value: any) => unknown;
 }
@@ -97,9 +99,9 @@ export const asSet = (items: unknown[] | undefined): unknown[] => [...(items ?? 
 export function schemaDiff(schema: Schema, state: Props, inputs: Props): PropertyDiff[] {
     const diffs: PropertyDiff[] = [];
     for (const [property, rule] of Object.entries(schema)) {
-        const next = inputs[property];
-        const prev = state[property];
-        if (next === undefined && rule.computed) continue;
+        const next = inputs[property] ?? rule.default;
+        const prev = state[property] ?? rule.default;
+        if (inputs[property] === undefined && rule.computed) continue;
         const canon = (v: unknown) => (isEmpty(v) ? undefined : rule.canonical ? rule.canonical(v) : v);
         const a = canon(prev);
         const b = canon(next);

@@ -1,0 +1,18 @@
+/** Every resource type the real-engine harness can apply: one fake each. */
+import { dockerContainer } from "./dockerContainer";
+import { dockerNetwork } from "./dockerNetwork";
+import { dockerVolume } from "./dockerVolume";
+import { dockerProvider, stackReference } from "./engineBuiltins";
+import { ResourceFake } from "./fake";
+import { localCommand } from "./localCommand";
+import { randomId, randomPassword } from "./random";
+
+export const FAKES: Record<string, ResourceFake> = Object.fromEntries(
+    [dockerContainer, dockerNetwork, dockerVolume, dockerProvider, stackReference, localCommand, randomPassword, randomId].map((f) => [f.type, f]),
+);
+
+export function fakeFor(type: string): ResourceFake {
+    const fake = FAKES[type];
+    if (!fake) throw new Error(`resource type ${type} is not modelled by the real-engine harness (test/support/providers/)`);
+    return fake;
+}
