@@ -53,6 +53,7 @@ export interface ContainerSpec {
     labels?: Record<string, string>;
 }
 
+/** The grace a container gets when its spec names none (Docker's own default stop timeout). */
 export const DEFAULT_STOP_GRACE_SECONDS = 10;
 
 /** `CHOWN`, `cap_chown` → `CAP_CHOWN`, sorted and unique: the form the daemon stores and returns. */
@@ -101,5 +102,7 @@ export function containerArgs(spec: ContainerSpec): docker.ContainerArgs {
 
 export function hardenedContainer(name: string, spec: ContainerSpec, opts: pulumi.CustomResourceOptions): docker.Container {
     // A fixed name cannot exist twice: delete the old container before creating its replacement.
-    return new docker.Container(name, containerArgs(spec), { ...opts, deleteBeforeReplace: true });
+    // The provider's Update ignores `init` and `healthcheck` (a change would only reach the state,
+    // never the container): replace instead (docs/provider-behaviour.md).
+    return new docker.Container(name, containerArgs(spec), { ...opts, deleteBeforeReplace: true, replaceOnChanges: ["init", "healthcheck"] });
 }

@@ -24,6 +24,8 @@ export interface RecordedResource {
     parentUrn: string;
     dependsOnUrns: string[];
     deleteBeforeReplace: boolean;
+    /** The resource option `replaceOnChanges`. */
+    replaceOnChanges: string[];
     /** The state the mock returned. */
     state: Record<string, any>;
 }
@@ -144,6 +146,7 @@ export async function runProgram(opts: RunOptions): Promise<{ run: MockRun; outp
             parentUrn: req.getParent(),
             dependsOnUrns: req.getDependenciesList(),
             deleteBeforeReplace: req.getDeletebeforereplace(),
+            replaceOnChanges: req.getReplaceonchangesList(),
             state: {},
         });
         const rec = recorded[recorded.length - 1];

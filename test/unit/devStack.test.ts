@@ -41,6 +41,11 @@ test("the network is IPv6 with the configured subnets", () => {
         ipv6: true,
         ipamConfigs: [{ subnet: "fd6d:6d61:6765:1::/64" }, { subnet: "172.30.10.0/24" }],
     });
+    // Declared with the gateways the daemon fills in after a restart, so nothing drifts.
+    expect(net.inputs.ipamConfigs).toEqual([
+        { subnet: "fd6d:6d61:6765:1::/64", gateway: "fd6d:6d61:6765:1::1" },
+        { subnet: "172.30.10.0/24", gateway: "172.30.10.1" },
+    ]);
 });
 
 test("containers: the enabled roles plus the proxy, each on the network with its name as alias", () => {
@@ -49,6 +54,11 @@ test("containers: the enabled roles plus the proxy, each on the network with its
     for (const c of containers) {
         expect(c.inputs.networksAdvanced).toEqual([{ name: "reverse_proxy", aliases: [c.inputs.name, expect.any(String)] }]);
         expect(c.deleteBeforeReplace).toBe(true);
+        // The provider's Update ignores these two: a change must replace to reach the container.
+        expect(c.replaceOnChanges).toEqual(["init", "healthcheck"]);
+        // A grace instead of the provider's SIGKILL (timeout 0), the same for `docker stop`; an init that forwards SIGTERM.
+        expect(c.inputs).toMatchObject({ init: true, destroyGraceSeconds: expect.any(Number), stopTimeout: c.inputs.destroyGraceSeconds });
+        expect(c.inputs.destroyGraceSeconds).toBeGreaterThanOrEqual(10);
         expect(c.inputs.restart).toBe("unless-stopped");
         expect(c.inputs.healthcheck.tests.length).toBeGreaterThan(1);
     }

@@ -3,10 +3,9 @@
  * argument is ForceNew (the resource has no Update); Read stores the IPAM config as the daemon
  * reports it, gateways included once the daemon has them (always after a restart).
  */
-import { asSet, onlyKnownKeys, Props, ResourceFake, Schema, schemaDiff } from "./fake";
+import { asSet, onlyKnownKeys, removeRetrying, Props, ResourceFake, Schema, schemaDiff } from "./fake";
 
 const TFP = "kreuzwerker/terraform-provider-docker@v4.5.0:internal/provider";
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const labelsObject = (labels: { label: string; value: string }[] | undefined): Record<string, string> =>
     Object.fromEntries((labels ?? []).map((l) => [l.label, l.value]));
@@ -93,16 +92,6 @@ export const dockerNetwork: ResourceFake = {
 
     /** Retries while the network "has active endpoints", for 30 s. */
     async delete(ctx, id) {
-        const deadline = Date.now() + 30_000;
-        for (;;) {
-            try {
-                await ctx.docker.getNetwork(id).remove();
-                return;
-            } catch (e: any) {
-                if (e?.statusCode === 404) return;
-                if (!/has active endpoints/.test(String(e?.message)) || Date.now() > deadline) throw e;
-                await sleep(2000);
-            }
-        }
+        await removeRetrying(() => ctx.docker.getNetwork(id).remove(), /has active endpoints/);
     },
 };

@@ -4,10 +4,9 @@
  * create with an existing name returns the existing volume with its old options (Docker's rule),
  * and the delete retries "volume is in use" for 30 s.
  */
-import { asSet, onlyKnownKeys, ResourceFake, Schema, schemaDiff } from "./fake";
+import { asSet, onlyKnownKeys, removeRetrying, ResourceFake, Schema, schemaDiff } from "./fake";
 
 const TFP = "kreuzwerker/terraform-provider-docker@v4.5.0:internal/provider";
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export const VOLUME_SCHEMA: Schema = {
     name: { forceNew: true, computed: true },
@@ -48,16 +47,6 @@ export const dockerVolume: ResourceFake = {
     },
 
     async delete(ctx, id) {
-        const deadline = Date.now() + 30_000;
-        for (;;) {
-            try {
-                await ctx.docker.getVolume(id).remove({ force: true });
-                return;
-            } catch (e: any) {
-                if (e?.statusCode === 404) return;
-                if (!/volume is in use/.test(String(e?.message)) || Date.now() > deadline) throw e;
-                await sleep(2000);
-            }
-        }
+        await removeRetrying(() => ctx.docker.getVolume(id).remove({ force: true }), /volume is in use/);
     },
 };

@@ -115,3 +115,21 @@ export function schemaDiff(schema: Schema, state: Props, inputs: Props): Propert
 export function formatDiffs(diffs: PropertyDiff[]): string {
     return diffs.map((d) => `${d.property} (${d.kind}): ${stableJson(d.old)} → ${stableJson(d.new)}`).join("; ");
 }
+
+/**
+ * The provider's delete retry (`retry.StateChangeConf`, 30 s, 2 s apart): repeat while the error
+ * matches `busy` (a network with endpoints, a volume in use); a 404 means already gone.
+ */
+export async function removeRetrying(remove: () => Promise<unknown>, busy: RegExp, timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+        try {
+            await remove();
+            return;
+        } catch (e: any) {
+            if (e?.statusCode === 404) return;
+            if (!busy.test(String(e?.message)) || Date.now() > deadline) throw e;
+            await new Promise((r) => setTimeout(r, 2000));
+        }
+    }
+}
