@@ -263,7 +263,7 @@ describe("a run killed mid-way re-runs to a correct state", () => {
             expect(sh("btrfs", ["property", "get", "-ts", path.join(root, ".snapshots/kill-db", name), "ro"]).trim()).toBe("ro=true");
         }
         expect(snapshotsOf("kill-db").filter((s) => s.startsWith("mmagent-pre-k"))).toHaveLength(3);
-    });
+    }, 120_000);
 });
 
 describe("dir backend", () => {
