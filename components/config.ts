@@ -7,6 +7,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as ipaddr from "ipaddr.js";
 import * as path from "path";
 import { z } from "zod";
+import { dockerEnvironmentProblem, DOCKER_PROVIDER_OVERRIDES } from "./dockerSsh";
 import * as v from "./validators";
 import { roleVolumes } from "./roles";
 import { VOLUME_PROFILES } from "./types";
@@ -165,9 +166,19 @@ export interface RawStackConfig {
 }
 
 export interface ConfigProblem {
+    /** The key below `mmagent:`, or the environment variable's name when `environment` is set. */
     propertyPath: string;
     reason: string;
+    /** The problem is an environment variable of the pulumi process, not a config key. */
+    environment?: boolean;
 }
+
+/** What to do about a required key that is missing, where "set it" is not enough. */
+const REQUIRED_HINTS: Record<string, string> = {
+    "host.connection.hostKey":
+        "an ssh connection pins the host's public key, so that no other machine can pose as the host: run `ssh-keyscan -t ed25519 -p <port> <host>` from a trusted network, " +
+        "compare its fingerprint (`ssh-keygen -lf`) with the one the host prints (`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`), and paste \"ssh-ed25519 AAAA...\" here",
+};
 
 /** Where the program runs; needed to resolve a project-relative dev storage root. */
 export interface ConfigContext {
@@ -181,6 +192,11 @@ export interface ConfigContext {
     stackName: string;
     /** Whether the `sshPrivateKey` secret is set. */
     hasSshPrivateKey: boolean;
+    /**
+     * The pulumi process's environment: variables the Docker provider would read instead of the
+     * program's inputs are refused (see dockerSsh.ts `DOCKER_PROVIDER_OVERRIDES`). @default {}
+     */
+    environment?: NodeJS.ProcessEnv;
 }
 
 /**
@@ -195,6 +211,10 @@ export function parseStackConfig(raw: RawStackConfig, ctx: ConfigContext): Stack
         for (const issue of parsed.error.issues) problems.push(...problemsFromIssue(issue, input));
     } else {
         problems.push(...crossFieldProblems(parsed.data, ctx));
+    }
+    for (const name of Object.keys(DOCKER_PROVIDER_OVERRIDES)) {
+        const reason = dockerEnvironmentProblem(ctx.environment ?? {}, name);
+        if (reason) problems.push({ propertyPath: name, reason, environment: true });
     }
     if (problems.length > 0) throw configError(problems);
     const config = parsed.data!;
@@ -223,7 +243,7 @@ function problemsFromIssue(issue: z.core.$ZodIssue, input: unknown): ConfigProbl
         return [{ propertyPath: path, reason: `invalid key: ${issue.issues[0]?.message ?? issue.message}` }];
     }
     let reason = issue.message;
-    if (issue.code === "invalid_type" && valueAt(input, issue.path) === undefined) reason = "this key is required: set it in Pulumi.<stack>.yaml";
+    if (issue.code === "invalid_type" && valueAt(input, issue.path) === undefined) reason = REQUIRED_HINTS[path] ?? "this key is required: set it in Pulumi.<stack>.yaml";
     else if (issue.code === "invalid_type") reason = `expected ${issue.expected}: ${issue.message}`;
     return [{ propertyPath: path || "(config)", reason }];
 }
@@ -237,10 +257,11 @@ export function formatPath(path: PropertyKey[]): string {
 }
 
 export function configError(problems: ConfigProblem[]): pulumi.InputPropertiesError {
-    const lines = problems.map((p) => `  - ${CONFIG_NAMESPACE}:${p.propertyPath}: ${p.reason}`);
+    const where = (p: ConfigProblem) => (p.environment ? `$${p.propertyPath}` : `${CONFIG_NAMESPACE}:${p.propertyPath}`);
+    const lines = problems.map((p) => `  - ${where(p)}: ${p.reason}`);
     return new pulumi.InputPropertiesError({
         message: `The stack's configuration has ${problems.length} problem(s); nothing was changed:\n${lines.join("\n")}`,
-        errors: problems.map((p) => ({ propertyPath: `${CONFIG_NAMESPACE}:${p.propertyPath}`, reason: p.reason })),
+        errors: problems.map((p) => ({ propertyPath: where(p), reason: p.reason })),
     });
 }
 

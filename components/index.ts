@@ -18,3 +18,4 @@ export type { MultimodalAgentStackArgs } from "./multimodalAgentStack";
 export { composeStack, planVolumes, planRoutes, planGuards } from "./stack";
 export type { StackOutputs, StackSecrets } from "./stack";
 export { loadStackConfig } from "./loadConfig";
+export { defaultDockerSshDir, dockerSshOpts, knownHostsLine, writeDockerSshFiles, DOCKER_PROVIDER_OVERRIDES } from "./dockerSsh";

@@ -41,6 +41,7 @@ export function loadStackConfig(projectDir: string): LoadedConfig {
         stackName: pulumi.getStack(),
         projectDir,
         hasSshPrivateKey: sshPrivateKey !== undefined,
+        environment: process.env,
     });
     return { config, sshPrivateKey };
 }

@@ -10,6 +10,7 @@ import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { DEFAULT_IMAGES, DEFAULT_TOOLKIT_VERSION } from "./config";
+import { defaultDockerSshDir, dockerSshOpts, writeDockerSshFiles } from "./dockerSsh";
 import { ServiceGpus } from "./gpus";
 import { hostScriptCommand, parseScriptOutput } from "./hostScript";
 import { TOKENS } from "./tokens";
@@ -35,6 +36,12 @@ export interface NvidiaHostArgs {
      * test proves exactly what they need (see gpus.ts `unionGpus`). @default `gpus`
      */
     smokeTestGpus?: ServiceGpus;
+    /**
+     * ssh only: the private directory (`~/…` or absolute) where the program writes the private key
+     * and the pinned host key for the `ssh` client the Docker provider runs (see dockerSsh.ts).
+     * @default `~/.mmagent/ssh/<project>.<stack>.<name>`
+     */
+    dockerSshDir?: string;
 }
 
 /** What the prepare script reports. */
@@ -73,7 +80,27 @@ export function prepareHostParams(args: NvidiaHostArgs): Record<string, string> 
 
 /** `host` for the Docker provider: the local socket, or Docker over SSH (`docker system dial-stdio`). */
 export function dockerHostUrl(connection: HostConnection): string {
-    return connection.kind === "local" ? "unix:///var/run/docker.sock" : `ssh://${connection.user}@${connection.host}:${connection.port}`;
+    if (connection.kind === "local") return "unix:///var/run/docker.sock";
+    // An IPv6 address needs brackets in a URL (docker/cli parses it with url.Parse).
+    const host = connection.host.includes(":") ? `[${connection.host}]` : connection.host;
+    return `ssh://${connection.user}@${host}:${connection.port}`;
+}
+
+/**
+ * The Docker provider's `sshOpts` for an ssh host, resolved only once the key and known_hosts
+ * files are written, so the provider never runs `ssh` before they exist. The value is the same
+ * on every run (and not secret: it holds paths only).
+ */
+function dockerProviderSshOpts(name: string, args: NvidiaHostArgs, connection: Extract<HostConnection, { kind: "ssh" }>): pulumi.Output<string[]> {
+    const dir = args.dockerSshDir ?? defaultDockerSshDir(pulumi.getProject(), pulumi.getStack(), name);
+    const opts = dockerSshOpts(dir);
+    if (args.privateKey === undefined) throw new Error(`${name}: an ssh connection needs privateKey (the sshPrivateKey secret)`);
+    return pulumi.unsecret(
+        pulumi.output(args.privateKey).apply((privateKey) => {
+            writeDockerSshFiles({ dir, privateKey, connection });
+            return opts;
+        }),
+    );
 }
 
 export function buildNvidiaHost(name: string, args: NvidiaHostArgs, parent: pulumi.Resource): NvidiaHostParts {
@@ -85,8 +112,8 @@ export function buildNvidiaHost(name: string, args: NvidiaHostArgs, parent: pulu
         name + "-docker",
         {
             host: dockerHostUrl(connection),
-            // The SSH client must know the host key already (see README: "Remote hosts"); never accept a new one silently.
-            sshOpts: connection.kind === "ssh" ? ["-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes"] : undefined,
+            // The system ssh gets the stack's key and pinned host key, nothing from ~/.ssh (README: "Remote hosts").
+            sshOpts: connection.kind === "ssh" ? dockerProviderSshOpts(name, args, connection) : undefined,
         },
         { parent, dependsOn: [prepare] },
     );

@@ -38,12 +38,29 @@ export const port = z
 export const unixUser = z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, "use a Unix user name such as \"deploy\"");
 
 /** An OpenSSH public host key line: `<type> <base64>`, as `ssh-keyscan` prints it without the host. */
-export const sshHostKey = z
-    .string()
-    .regex(
-        /^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa|sk-ssh-ed25519@openssh\.com) [A-Za-z0-9+/]{16,}={0,3}$/,
-        "paste the key as `ssh-keyscan -t ed25519 <host>` prints it, without the host name: \"ssh-ed25519 AAAA...\"",
-    );
+const HOST_KEY_HINT = "paste the key as `ssh-keyscan -t ed25519 -p <port> <host>` prints it, without the host name: \"ssh-ed25519 AAAA...\"";
+
+/**
+ * What `ssh.ParseAuthorizedKey` (pulumi-command) and a known_hosts line both need: `<type> <base64>`
+ * where the base64 holds an SSH wire-format key of that same type (and, for ed25519, exactly the
+ * 32-byte key). Returns why not, or undefined.
+ */
+export function sshHostKeyProblem(line: string): string | undefined {
+    const m = /^(ssh-ed25519|ecdsa-sha2-nistp(?:256|384|521)|ssh-rsa|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) ([A-Za-z0-9+/]+={0,2})$/.exec(line);
+    if (!m) return HOST_KEY_HINT;
+    const blob = Buffer.from(m[2], "base64");
+    if (blob.toString("base64") !== m[2]) return `the base64 part is not valid base64: ${HOST_KEY_HINT}`;
+    const typeLength = blob.length >= 4 ? blob.readUInt32BE(0) : -1;
+    const inner = typeLength >= 0 && 4 + typeLength <= blob.length ? blob.subarray(4, 4 + typeLength).toString("latin1") : "";
+    if (inner !== m[1]) return `the key inside says ${JSON.stringify(inner || "nothing")}, not ${m[1]}: copy the whole line from the host's ssh_host_*_key.pub or ssh-keyscan`;
+    if (m[1] === "ssh-ed25519" && blob.length !== 4 + 11 + 4 + 32) return `an ssh-ed25519 key holds exactly 32 bytes: copy the whole line from ssh-keyscan`;
+    return undefined;
+}
+
+export const sshHostKey = z.string().superRefine((s, ctx) => {
+    const problem = sshHostKeyProblem(s);
+    if (problem) ctx.addIssue({ code: "custom", message: problem });
+});
 
 /** A Debian package version such as `1.18.0-1`. */
 export const debianVersion = z

@@ -153,8 +153,8 @@ const CONFIG_TARGETS: { key: string; set: (c: any, p: string) => void }[] = [
     { key: "host.gpuSmokeTestImage", set: (c, p) => (c.host.gpuSmokeTestImage = p) },
     { key: "host.sysctls", set: (c, p) => (c.host.sysctls = { [p]: "1" }) },
     { key: "host.sysctls.vm.swappiness", set: (c, p) => (c.host.sysctls = { "vm.swappiness": p }) },
-    { key: "host.connection.host", set: (c, p) => (c.host.connection = { kind: "ssh", host: p, hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA" }) },
-    { key: "host.connection.user", set: (c, p) => (c.host.connection = { kind: "ssh", host: "gpu1", user: p, hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA" }) },
+    { key: "host.connection.host", set: (c, p) => (c.host.connection = { kind: "ssh", host: p, hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFJFUExBQ0UtVEhJUy1XSVRILVlPVVItSE9TVFMtS0VZ" }) },
+    { key: "host.connection.user", set: (c, p) => (c.host.connection = { kind: "ssh", host: "gpu1", user: p, hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFJFUExBQ0UtVEhJUy1XSVRILVlPVVItSE9TVFMtS0VZ" }) },
     { key: "services.agent.cpuSet", set: (c, p) => (c.services.agent.cpuSet = p) },
 ];
 

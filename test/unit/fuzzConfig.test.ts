@@ -83,7 +83,7 @@ const rawConfig = fc.record(
             {
                 connection: fc.oneof(
                     { weight: 20, arbitrary: fc.constant({ kind: "local" }) },
-                    { weight: 3, arbitrary: fc.record({ kind: fc.constant("ssh"), host: mix(fc.constantFrom("gpu1.example.com", "10.0.0.5"), fc.constant("gpu1;id")), hostKey: fc.constant("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample") }) },
+                    { weight: 3, arbitrary: fc.record({ kind: fc.constant("ssh"), host: mix(fc.constantFrom("gpu1.example.com", "10.0.0.5"), fc.constant("gpu1;id")), hostKey: fc.constant("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFJFUExBQ0UtVEhJUy1XSVRILVlPVVItSE9TVFMtS0VZ") }) },
                     { weight: 1, arbitrary: fc.record({ kind: fc.constantFrom("winrm", "") }) },
                 ),
                 gpus,

@@ -2,14 +2,23 @@
  * The prod example (the real Pulumi.prod.yaml) under mocks, with the agent rolling back to an
  * earlier snapshot: an SSH host with GPUs, ZFS, ACME, pre-change snapshots gating containers.
  */
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
 import { MockRun, runProgram, stackFileConfig } from "../support/mockProgram";
 import { policyViolations } from "../support/policyHarness";
 
 let run: MockRun;
 let outputs: Record<string, { value: any; secret: boolean }>;
 const SSH_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nprod-test-key\n-----END OPENSSH PRIVATE KEY-----";
+// Where the program writes the key for the Docker provider's ssh: the passwd home, as ssh expands `~`.
+const SSH_DIR = path.join(os.userInfo().homedir, ".mmagent/ssh/mmagent.prod.prod-host");
+const removeSshDir = () => fs.rmSync(SSH_DIR, { recursive: true, force: true });
+
+afterAll(removeSshDir);
 
 beforeAll(async () => {
+    removeSshDir();
     const services = JSON.parse(stackFileConfig("prod")["mmagent:services"]);
     services.agent.restoreFrom = "mmagent-pre-0a0b0c0d";
     ({ run, outputs } = await runProgram({
@@ -36,8 +45,33 @@ test("every host step runs over SSH with the pinned host key and the key as a se
     }
     const provider = run.one("pulumi:providers:docker", "prod-host-docker").inputs;
     expect(provider.host).toBe("ssh://deploy@gpu1.example.com:22");
-    // Provider inputs travel JSON-encoded, as in a real run.
-    expect(JSON.parse(provider.sshOpts)).toEqual(["-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes"]);
+    // Provider inputs travel JSON-encoded, as in a real run. The same string on every machine and run:
+    // `~` is expanded by ssh, not by the program.
+    const dir = "~/.mmagent/ssh/mmagent.prod.prod-host";
+    expect(JSON.parse(provider.sshOpts)).toEqual([
+        "-F", "/dev/null",
+        "-o", `IdentityFile=${dir}/id_key`,
+        "-o", "IdentitiesOnly=yes",
+        "-o", "IdentityAgent=none",
+        "-o", `UserKnownHostsFile=${dir}/known_hosts`,
+        "-o", "GlobalKnownHostsFile=/dev/null",
+        "-o", "StrictHostKeyChecking=yes",
+        "-o", "UpdateHostKeys=no",
+        "-o", "CheckHostIP=no",
+        "-o", "BatchMode=yes",
+    ]);
+    // Paths only: not a secret, so a preview shows it.
+    expect(run.one("pulumi:providers:docker", "prod-host-docker").secretInputs).toEqual([]);
+});
+
+test("the Docker provider's ssh gets the secret key and the pinned host key as private files, written before the provider exists", () => {
+    const mode = (p: string) => (fs.statSync(p).mode & 0o777).toString(8);
+    expect([mode(path.dirname(path.dirname(SSH_DIR))), mode(path.dirname(SSH_DIR)), mode(SSH_DIR)]).toEqual(["700", "700", "700"]);
+    expect(fs.readFileSync(path.join(SSH_DIR, "id_key"), "utf8")).toBe(SSH_KEY + "\n");
+    expect(mode(path.join(SSH_DIR, "id_key"))).toBe("600");
+    const hostKey = JSON.parse(stackFileConfig("prod")["mmagent:host"]).connection.hostKey;
+    expect(fs.readFileSync(path.join(SSH_DIR, "known_hosts"), "utf8")).toBe(`gpu1.example.com ${hostKey}\n`);
+    expect(mode(path.join(SSH_DIR, "known_hosts"))).toBe("600");
 });
 
 test("GPUs: the host prepares the listed GPUs, only inference gets them", () => {

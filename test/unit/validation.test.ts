@@ -99,9 +99,13 @@ const BAD: [string, (c: Record<string, any>) => void, string, RegExp][] = [
     ["toolkit version with a shell command", (c) => (c.host.toolkitVersion = "1.18.0-1; curl evil"), "mmagent:host.toolkitVersion", /Debian package version/],
     ["sysctl key with a space", (c) => (c.host.sysctls = { "fs inotify": "1" }), "mmagent:host.sysctls.fs inotify", /sysctl key/],
     ["sysctl value with a newline", (c) => (c.host.sysctls = { "vm.swappiness": "1\nkernel.x=1" }), "mmagent:host.sysctls.vm.swappiness", /plain value/],
-    ["ssh without a host key", (c) => (c.host.connection = { kind: "ssh", host: "gpu1" }), "mmagent:host.connection.hostKey", /required/],
-    ["ssh host with a metacharacter", (c) => (c.host.connection = { kind: "ssh", host: "gpu1;id", hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA" }), "mmagent:host.connection.host", /DNS name or an IP/],
-    ["ssh user like an option", (c) => (c.host.connection = { kind: "ssh", host: "gpu1", user: "-oProxyCommand=x", hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA" }), "mmagent:host.connection.user", /Unix user/],
+    ["ssh without a host key", (c) => (c.host.connection = { kind: "ssh", host: "gpu1" }), "mmagent:host.connection.hostKey", /pins the host.s public key.*ssh-keyscan/],
+    ["host key that is a private key", (c) => (c.host.connection = { kind: "ssh", host: "gpu1", hostKey: "-----BEGIN OPENSSH PRIVATE KEY-----" }), "mmagent:host.connection.hostKey", /ssh-keyscan/],
+    ["host key with the host name in front", (c) => (c.host.connection = { kind: "ssh", host: "gpu1", hostKey: "gpu1 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFJFUExBQ0UtVEhJUy1XSVRILVlPVVItSE9TVFMtS0VZ" }), "mmagent:host.connection.hostKey", /without the host name/],
+    ["host key whose type disagrees with its data", (c) => (c.host.connection = { kind: "ssh", host: "gpu1", hostKey: "ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIFJFUExBQ0UtVEhJUy1XSVRILVlPVVItSE9TVFMtS0VZ" }), "mmagent:host.connection.hostKey", /says "ssh-ed25519", not ssh-rsa/],
+    ["host key cut short", (c) => (c.host.connection = { kind: "ssh", host: "gpu1", hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFJFUExBQ0UtVEhJUy1XSVRI" }), "mmagent:host.connection.hostKey", /32 bytes|not valid base64/],
+    ["ssh host with a metacharacter", (c) => (c.host.connection = { kind: "ssh", host: "gpu1;id", hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFJFUExBQ0UtVEhJUy1XSVRILVlPVVItSE9TVFMtS0VZ" }), "mmagent:host.connection.host", /DNS name or an IP/],
+    ["ssh user like an option", (c) => (c.host.connection = { kind: "ssh", host: "gpu1", user: "-oProxyCommand=x", hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFJFUExBQ0UtVEhJUy1XSVRILVlPVVItSE9TVFMtS0VZ" }), "mmagent:host.connection.user", /Unix user/],
     ["unknown connection kind", (c) => (c.host.connection = { kind: "winrm" }), "mmagent:host.connection.kind", /"local" or "ssh"/],
     ["image without tag or digest", (c) => (c.services.agent.image = "ghcr.io/open-webui/open-webui"), "mmagent:services.agent.image", /pin the image/],
     ["image that is not a reference", (c) => (c.services.agent.image = "Open WebUI:latest"), "mmagent:services.agent.image", /image reference/],
@@ -151,9 +155,18 @@ test("all problems are reported at once", () => {
 });
 
 test("an ssh host needs the sshPrivateKey secret", () => {
-    const raw = withChange((c) => (c.host.connection = { kind: "ssh", host: "gpu1.example.com", hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample" }));
+    const raw = withChange((c) => (c.host.connection = { kind: "ssh", host: "gpu1.example.com", hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFJFUExBQ0UtVEhJUy1XSVRILVlPVVItSE9TVFMtS0VZ" }));
     expect(errorsOf(raw, { ...ctx, hasSshPrivateKey: false }).map((e) => e.propertyPath)).toEqual(["mmagent:sshPrivateKey"]);
     expect(errorsOf(raw)).toEqual([]);
+});
+
+test("Docker environment variables that would override the provider's host are refused, each by name", () => {
+    const env = { DOCKER_CONTEXT: "laptop", DOCKER_CERT_PATH: "/certs", DOCKER_HOST: "tcp://x:2376", DOCKER_KEY_MATERIAL: "" };
+    const errors = errorsOf(withChange(() => undefined), { ...ctx, environment: env });
+    // DOCKER_HOST is only the default of `host`, which the program always sets; an empty variable is unset.
+    expect(errors.map((e) => e.propertyPath)).toEqual(["$DOCKER_CONTEXT", "$DOCKER_CERT_PATH"]);
+    expect(errors[0].reason).toMatch(/replaces host\.connection.*env -u DOCKER_CONTEXT pulumi up/);
+    expect(() => parseStackConfig(withChange(() => undefined), { ...ctx, environment: env })).toThrow(/\$DOCKER_CONTEXT: is set \("laptop"\)/);
 });
 
 test("a project-relative dev root is resolved against the project; only for dir on a local host", () => {
