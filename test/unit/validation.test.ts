@@ -3,9 +3,9 @@
  * `mmagent:` key path and a reason that says how to fix it; all problems at once.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { parseStackConfig, RawStackConfig, StackConfig } from "../../components/config";
+import { ConfigContext, parseStackConfig, RawStackConfig, StackConfig } from "../../components/config";
 
-const ctx = { stackName: "test", projectDir: "/proj", hasSshPrivateKey: true };
+const ctx: ConfigContext = { stackName: "test", projectDir: "/proj", hasSshPrivateKey: true };
 
 /** A small valid config; each case below breaks one thing. */
 function base(): Record<string, any> {
