@@ -25,6 +25,7 @@ import Docker from "dockerode";
 import * as path from "path";
 import { REPO_ROOT } from "./mockProgram";
 import { fakeFor } from "./providers";
+import { closeDockerClients, dockerClientFor } from "./providers/dockerProvider";
 import { FakeContext, formatDiffs, PropertyDiff, Props } from "./providers/fake";
 import { asSecret, containsSecret, isSecretWrapper, reveal } from "./secrets";
 
@@ -38,6 +39,8 @@ export interface StateEntry {
     /** The state returned to the program (secrets wrapped): the provider's stored state. */
     outputs: Record<string, unknown>;
     deleteBeforeReplace: boolean;
+    /** The provider reference (`<urn>::<id>`) it was applied with; undefined for the default provider. */
+    provider?: string;
     /** URNs of its explicit dependencies (dependsOn). */
     dependsOn: string[];
     /** Order of creation; teardown goes in reverse. */
@@ -97,11 +100,29 @@ export class RealEngineHarness {
         return { docker: this.docker, lastOutputs: this.lastOutputs };
     }
 
+    /**
+     * The context of a resource applied with an explicit provider: a docker resource talks to the
+     * daemon its docker provider's config reaches (the local socket, or `ssh` for an ssh:// host).
+     */
+    private ctxFor(provider: string | undefined): FakeContext {
+        if (!provider) return this.ctx;
+        const urn = provider.slice(0, provider.lastIndexOf("::"));
+        const entry = this.state.get(urn);
+        if (!entry) throw new Error(`real-engine harness: provider ${urn} is not in the state`);
+        if (entry.type !== "pulumi:providers:docker") return this.ctx;
+        return { ...this.ctx, docker: dockerClientFor(reveal<Props>(entry.outputs), this.docker) };
+    }
+
+    /** Ends the provider fakes' connections (the `ssh` processes of ssh:// docker providers). */
+    close(): void {
+        closeDockerClients();
+    }
+
     /** `pulumi refresh`: each resource's stored state becomes what its provider reads now; gone ones leave the state. */
     async refresh(): Promise<void> {
         for (const entry of [...this.state.values()]) {
             const fake = fakeFor(entry.type);
-            const read = await fake.read(this.ctx, entry.id!, reveal(entry.outputs));
+            const read = await fake.read(this.ctxFor(entry.provider), entry.id!, reveal(entry.outputs));
             if (read === undefined) this.state.delete(entry.urn);
             else entry.outputs = keepSecrets(entry.inputs, read, entry.outputs);
         }
@@ -135,7 +156,7 @@ export class RealEngineHarness {
                         if (!reg) throw new Error(`real-engine harness: no registration seen for ${args.type} ${args.name}`);
                         if (!args.custom) return { id: undefined, state: {} };
                         seen.add(reg.urn);
-                        const work = this.applyResource(reg.urn, args.type, args.name, args.inputs, reg);
+                        const work = this.applyResource(reg.urn, args.type, args.name, args.inputs, { ...reg, provider: args.provider || undefined });
                         inFlight.push(
                             work.catch((e: Error) => {
                                 errors.push(new Error(`${args.type} ${args.name}: ${e.message}`));
@@ -234,12 +255,13 @@ export class RealEngineHarness {
         const fake = fakeFor(type);
         const plain = reveal<Props>(inputs);
         fake.check(plain);
+        const ctx = this.ctxFor(reg.provider);
 
         const keep = (id: string | undefined, state: Props, op: Operation["op"], diffs: PropertyDiff[] = []) => {
             const outputs = keepSecrets(inputs, state, prev?.outputs);
             const entry: StateEntry = {
                 urn, type, name, id, inputs, outputs,
-                deleteBeforeReplace: reg.deleteBeforeReplace, dependsOn: reg.dependsOn,
+                deleteBeforeReplace: reg.deleteBeforeReplace, provider: reg.provider, dependsOn: reg.dependsOn,
                 seq: op === "same" || op === "update" ? prev!.seq : ++this.seq,
             };
             this.state.set(urn, entry);
@@ -248,8 +270,8 @@ export class RealEngineHarness {
         };
         // Create ends with the provider's Read: the state is what was read back.
         const createAndRead = async () => {
-            const created = await fake.create(this.ctx, plain);
-            const read = await fake.read(this.ctx, created.id, created.state);
+            const created = await fake.create(ctx, plain);
+            const read = await fake.read(ctx, created.id, created.state);
             if (read === undefined) throw new Error(`${type} ${name}: gone right after create`);
             return { id: created.id, state: read };
         };
@@ -263,18 +285,18 @@ export class RealEngineHarness {
         if (diffs.length === 0) return keep(prev.id, stored, "same");
         if (diffs.some((d) => d.kind === "replace")) {
             // A fixed name cannot exist twice: without deleteBeforeReplace the create fails, as it would for real.
-            if (reg.deleteBeforeReplace) await fake.delete(this.ctx, prev.id!, stored);
+            if (reg.deleteBeforeReplace) await fake.delete(ctx, prev.id!, stored);
             const c = await createAndRead();
-            if (!reg.deleteBeforeReplace) await fake.delete(this.ctx, prev.id!, stored);
+            if (!reg.deleteBeforeReplace) await fake.delete(ctx, prev.id!, stored);
             return keep(c.id, c.state, "replace", diffs);
         }
-        const updated = await fake.update(this.ctx, prev.id!, stored, plain, diffs);
+        const updated = await fake.update(ctx, prev.id!, stored, plain, diffs);
         return keep(prev.id, updated, "update", diffs);
     }
 
     private async deleteEntry(entry: StateEntry): Promise<void> {
         const startedAt = Date.now();
-        await fakeFor(entry.type).delete(this.ctx, entry.id!, reveal(entry.outputs));
+        await fakeFor(entry.type).delete(this.ctxFor(entry.provider), entry.id!, reveal(entry.outputs));
         this.state.delete(entry.urn);
         this.record("delete", entry.urn, entry.type, entry.name, startedAt);
     }
@@ -282,6 +304,8 @@ export class RealEngineHarness {
 
 interface Registration {
     urn: string;
+    /** The provider reference from the registration, when one was given. */
+    provider?: string;
     deleteBeforeReplace: boolean;
     dependsOn: string[];
     replaceOnChanges: string[];

@@ -129,9 +129,19 @@ function fingerprint(blob: Buffer): string {
     return `SHA256:${crypto.createHash("sha256").update(blob).digest("base64").replace(/=+$/, "")}`;
 }
 
+/** Where to connect: the test host's env.json, or a `remote.Command`'s connection. */
+export interface SshTarget {
+    host: string;
+    port: number;
+    /** Default login user. */
+    user?: string;
+    /** Default private key file. */
+    privateKeyPath?: string;
+}
+
 /** Runs `command` over SSH as `user`, with the pinned host key; resolves with its exit code and output. */
-export function runOverSsh(env: RemoteHostEnv, opts: SshRunOptions): Promise<SshRunResult> {
-    const user = opts.user ?? env.user;
+export function runOverSsh(env: SshTarget, opts: SshRunOptions): Promise<SshRunResult> {
+    const user = opts.user ?? env.user ?? "root";
     const where = `${user}@${env.host}:${env.port}`;
     const timeoutMs = opts.timeoutMs ?? 60_000;
     if (!opts.hostKey) {
@@ -144,7 +154,8 @@ export function runOverSsh(env: RemoteHostEnv, opts: SshRunOptions): Promise<Ssh
     } catch (e) {
         return Promise.reject(e);
     }
-    const privateKey = opts.privateKey ?? fs.readFileSync(env.privateKeyPath, "utf8");
+    const privateKey = opts.privateKey ?? (env.privateKeyPath ? fs.readFileSync(env.privateKeyPath, "utf8") : undefined);
+    if (!privateKey) return Promise.reject(new SshError("config", `no private key for ${where}: pass privateKey (remote.Command's connection.privateKey)`));
 
     return new Promise<SshRunResult>((resolve, reject) => {
         const conn = new Client();

@@ -2,13 +2,15 @@
 import { dockerContainer } from "./dockerContainer";
 import { dockerNetwork } from "./dockerNetwork";
 import { dockerVolume } from "./dockerVolume";
-import { dockerProvider, stackReference } from "./engineBuiltins";
+import { dockerProvider } from "./dockerProvider";
+import { stackReference } from "./engineBuiltins";
+import { remoteCommand } from "./remoteCommand";
 import { ResourceFake } from "./fake";
 import { localCommand } from "./localCommand";
 import { randomId, randomPassword } from "./random";
 
 export const FAKES: Record<string, ResourceFake> = Object.fromEntries(
-    [dockerContainer, dockerNetwork, dockerVolume, dockerProvider, stackReference, localCommand, randomPassword, randomId].map((f) => [f.type, f]),
+    [dockerContainer, dockerNetwork, dockerVolume, dockerProvider, stackReference, localCommand, remoteCommand, randomPassword, randomId].map((f) => [f.type, f]),
 );
 
 export function fakeFor(type: string): ResourceFake {
