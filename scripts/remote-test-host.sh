@@ -209,7 +209,9 @@ EOF
 }
 
 start_sshd() {
-  ip netns exec "$NETNS" /usr/sbin/sshd -f "$STATE_DIR/sshd_config" -E "$STATE_DIR/sshd.log"
+  # nsenter --net, not `ip netns exec`: that would also give sshd a private copy of the mount
+  # table, so filesystems mounted later (the tests' Btrfs loop devices) would not exist for it.
+  nsenter --net="/var/run/netns/$NETNS" /usr/sbin/sshd -f "$STATE_DIR/sshd_config" -E "$STATE_DIR/sshd.log"
   for _ in $(seq 1 100); do
     if timeout 1 bash -c "exec 3<>/dev/tcp/$NS_ADDR/$PORT" 2>/dev/null; then
       log "sshd answers on $NS_ADDR:$PORT (pid $(cat "$STATE_DIR/sshd.pid" 2>/dev/null || echo '?'))"

@@ -8,7 +8,6 @@
  * Btrfs, the host scripts, Caddy, Redis, and HTTP through the published port on 127.0.0.1.
  */
 import { spawnSync } from "child_process";
-import * as crypto from "crypto";
 import Docker from "dockerode";
 import * as fs from "fs";
 import * as path from "path";
@@ -17,6 +16,7 @@ import { decodeScriptParams, REPO_ROOT } from "../support/mockProgram";
 import { buildE2eImages, E2E_AGENT_HOST, E2E_HTTP_PORT, E2E_HTTPS_PORT, E2E_IMAGES, E2E_NETWORK, E2E_PREFIX, e2eStackConfig } from "../support/e2eStack";
 import { reveal } from "../support/secrets";
 import { ApplyResult, plainStrings, RealEngineHarness } from "../support/realEngineHarness";
+import { containerEvents as engineEvents, removeStackLeftovers, treeListing, untilTrue, viaProxy as viaProxyTo } from "../support/e2eHelpers";
 
 jest.setTimeout(300_000);
 
@@ -31,69 +31,19 @@ let harness: RealEngineHarness;
 let first: ApplyResult;
 let volumePaths: Record<string, string>;
 
-/** Removes what an interrupted earlier run may have left, so this run starts clean. */
-async function removeLeftovers(): Promise<void> {
-    for (const c of await docker.listContainers({ all: true, filters: { label: ["mmagent.container"] } })) {
-        if (c.Names.some((n) => n.startsWith(`/${E2E_PREFIX}-`))) await docker.getContainer(c.Id).remove({ force: true });
-    }
-    for (const n of await docker.listNetworks({ filters: { name: [E2E_NETWORK] } })) if (n.Name === E2E_NETWORK) await docker.getNetwork(n.Id).remove();
-    for (const v of (await docker.listVolumes()).Volumes ?? []) if (v.Name.startsWith(`${E2E_PREFIX}-`)) await docker.getVolume(v.Name).remove();
-}
-
-/** HTTPS through the published port on 127.0.0.1, trusting only the proxy's own internal CA. */
-function viaProxy(urlPath: string, opts: { data?: string } = {}): { status: number; body: string } {
-    const rootCert = path.join(volumePaths["proxy-data"], "caddy/pki/authorities/local/root.crt");
-    const args = ["-s", "--max-time", "10", "--cacert", rootCert, "--resolve", `${E2E_AGENT_HOST}:${E2E_HTTPS_PORT}:127.0.0.1`, "-w", "\n%{http_code}"];
-    if (opts.data !== undefined) args.push("--data-binary", opts.data);
-    const r = spawnSync("curl", [...args, `https://${E2E_AGENT_HOST}:${E2E_HTTPS_PORT}${urlPath}`], { encoding: "utf8" });
-    const lines = r.stdout.split("\n");
-    return { status: Number(lines.pop()), body: lines.join("\n") + (r.status !== 0 ? r.stderr : "") };
-}
-
-async function untilTrue(what: string, seconds: number, probe: () => boolean | Promise<boolean>): Promise<number> {
-    const start = Date.now();
-    while (Date.now() - start < seconds * 1000) {
-        if (await probe()) return Date.now() - start;
-        await new Promise((r) => setTimeout(r, 200));
-    }
-    throw new Error(`${what}: not within ${seconds}s`);
-}
+const proxy = () => ({ proxyDataPath: volumePaths["proxy-data"], host: E2E_AGENT_HOST, httpsPort: E2E_HTTPS_PORT });
+const viaProxy = (urlPath: string, opts: { data?: string } = {}) => viaProxyTo(proxy(), urlPath, opts);
 
 const health = async (name: string) => (await docker.getContainer(name).inspect()).State.Health?.Status;
-
-/** A directory tree as "path mode size sha256" lines: equal listings mean equal data. */
-function treeListing(root: string): string[] {
-    const lines: string[] = [];
-    const walk = (rel: string) => {
-        const full = path.join(root, rel);
-        const st = fs.lstatSync(full);
-        const sha = st.isFile() ? crypto.createHash("sha256").update(fs.readFileSync(full)).digest("hex") : "-";
-        lines.push(`${rel} ${st.mode.toString(8)} ${st.isFile() ? st.size : "-"} ${sha}`);
-        if (st.isDirectory()) for (const child of fs.readdirSync(full).sort()) walk(path.join(rel, child));
-    };
-    walk(".");
-    return lines;
-}
 
 const AGENT_DATA = ["agent-db", "agent-output"];
 const agentData = (paths: Record<string, string>) => AGENT_DATA.flatMap((v) => treeListing(paths[v]).map((l) => `${v}/${l}`));
 
-/** Engine events for one container between two times (ms). */
-async function containerEvents(name: string, sinceMs: number, untilMs: number): Promise<{ action: string; id: string; timeNano: number; signal?: string }[]> {
-    const stream = await docker.getEvents({ since: Math.floor(sinceMs / 1000), until: Math.ceil(untilMs / 1000) + 1, filters: { container: [name], type: ["container"] } });
-    let text = "";
-    for await (const chunk of stream as any) text += chunk;
-    return text
-        .split("\n")
-        .filter(Boolean)
-        .map((l) => JSON.parse(l))
-        .map((e) => ({ action: e.Action ?? e.status, id: e.id, timeNano: Number(e.timeNano), signal: e.Actor?.Attributes?.signal as string | undefined }))
-        .filter((e) => e.timeNano >= sinceMs * 1e6);
-}
+const containerEvents = (name: string, sinceMs: number, untilMs: number) => engineEvents(docker, name, sinceMs, untilMs);
 
 beforeAll(async () => {
     requirePrerequisites({ commands: ["btrfs", "mkfs.btrfs", "lsattr", "curl"], docker: true, image: true, root: true });
-    await removeLeftovers();
+    await removeStackLeftovers(docker, E2E_PREFIX, E2E_NETWORK);
     await buildE2eImages(docker);
     loop = new BtrfsLoop(1024).create();
     harness = new RealEngineHarness(docker);

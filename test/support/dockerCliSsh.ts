@@ -91,6 +91,8 @@ function commandConn(argv: string[], env: NodeJS.ProcessEnv, children: Set<Child
 export interface SshDockerClient {
     docker: Docker;
     argv: string[];
+    /** Docker API requests sent through `ssh` so far. */
+    requests(): number;
     close(): void;
 }
 
@@ -104,9 +106,17 @@ export function dockerOverSsh(host: string, sshOpts: readonly string[], env: Nod
     (agent as any).createConnection = () => commandConn(argv, env, children);
     // connhelper.go: Host "http://docker.example.com" (never resolved: the dialer ignores it).
     const docker = new Docker({ protocol: "http", host: "docker.example.com", port: 80, agent } as any);
+    let requests = 0;
+    const modem = docker.modem as any;
+    const dial = modem.dial.bind(modem);
+    modem.dial = (options: unknown, callback: unknown) => {
+        requests++;
+        return dial(options, callback);
+    };
     return {
         docker,
         argv,
+        requests: () => requests,
         close: () => {
             agent.destroy();
             for (const c of children) c.kill("SIGKILL");

@@ -21,6 +21,7 @@ export const E2E_IMAGES = {
     agentV1: "local/mmagent-e2e-agent:1",
     agentV2: "local/mmagent-e2e-agent:2",
     inference: "local/mmagent-e2e-inference:1",
+    vectorDb: "local/mmagent-e2e-vector-db:1",
 } as const;
 
 const IMAGES_DIR = path.join(REPO_ROOT, "test", "e2e", "images");
@@ -36,6 +37,7 @@ export async function buildE2eImages(docker = new Docker()): Promise<void> {
         { tag: E2E_IMAGES.agentV1, dir: "agent", args: { AGENT_VERSION: "1" } },
         { tag: E2E_IMAGES.agentV2, dir: "agent", args: { AGENT_VERSION: "2" } },
         { tag: E2E_IMAGES.inference, dir: "inference", args: {} },
+        { tag: E2E_IMAGES.vectorDb, dir: "vector-db", args: {} },
     ];
     if (!fs.existsSync(BUSYBOX)) throw new Error(`${BUSYBOX} missing: run scripts/test-host.sh up (installs busybox-static)`);
     for (const b of builds) {
@@ -90,6 +92,60 @@ export function e2eStackConfig(opts: E2eStackOptions): Record<string, string> {
                 ...(opts.agentRestoreFrom ? { restoreFrom: opts.agentRestoreFrom } : {}),
             },
             cache: { ...services.cache, image: TEST_IMAGE },
+        },
+    };
+    return Object.fromEntries(Object.entries(config).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]));
+}
+
+export const PROD_PREFIX = "rprod";
+export const PROD_NETWORK = "mmagent-rprod";
+export const PROD_HTTP_PORT = 28080;
+export const PROD_HTTPS_PORT = 28443;
+
+export interface ProdOverSshOptions {
+    /** The SSH test host (scripts/remote-test-host.sh env.json). */
+    remote: { host: string; port: number; user: string; hostKey: string };
+    storageRoot: string;
+    /** @default E2E_IMAGES.agentV1 */
+    agentImage?: string;
+    agentRestoreFrom?: string;
+}
+
+/**
+ * `mmagent:*` config for the prod example over SSH: the real Pulumi.prod.yaml changed only where
+ * this machine must — the test host's address, port, user and host key; Btrfs on a loop device
+ * instead of a ZFS pool; no GPU; Caddy's internal CA instead of ACME and the proxy on 127.0.0.1
+ * with unprivileged ports (no public bind); local test-double images (no registry); CPU sets
+ * within this machine's 2 cores; its own name prefix and network name (the engine is shared);
+ * and the default sysctls (prod's vm.overcommit_memory would change this machine's kernel).
+ */
+export function prodOverSshStackConfig(opts: ProdOverSshOptions): Record<string, string> {
+    const prod = Object.fromEntries(Object.entries(stackFileConfig("prod")).map(([k, v]) => [k, JSON.parse(v)])) as Record<string, any>;
+    const services = prod["mmagent:services"];
+    const host = prod["mmagent:host"];
+    const config: Record<string, unknown> = {
+        ...prod,
+        "mmagent:namePrefix": PROD_PREFIX,
+        "mmagent:allowPublicBind": false,
+        "mmagent:host": {
+            ...host,
+            connection: { ...host.connection, ...opts.remote },
+            gpus: "none",
+            sysctls: undefined,
+        },
+        "mmagent:storage": { ...prod["mmagent:storage"], backend: "btrfs", root: opts.storageRoot },
+        "mmagent:network": { ...prod["mmagent:network"], name: PROD_NETWORK },
+        "mmagent:proxy": { ...prod["mmagent:proxy"], image: TEST_IMAGE, bindAddress: "127.0.0.1", httpPort: PROD_HTTP_PORT, httpsPort: PROD_HTTPS_PORT, tls: "internal", acmeEmail: undefined },
+        "mmagent:services": {
+            inference: { ...services.inference, image: E2E_IMAGES.inference, gpus: undefined, cpuSet: "0-1" },
+            agent: {
+                ...services.agent,
+                image: opts.agentImage ?? E2E_IMAGES.agentV1,
+                cpuSet: "1",
+                ...(opts.agentRestoreFrom ? { restoreFrom: opts.agentRestoreFrom } : {}),
+            },
+            cache: { ...services.cache, image: TEST_IMAGE, cpuSet: "0" },
+            vectorDb: { ...services.vectorDb, image: E2E_IMAGES.vectorDb, cpuSet: "1" },
         },
     };
     return Object.fromEntries(Object.entries(config).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]));

@@ -51,9 +51,9 @@ export function closeDockerClients(): void {
     sshClients.clear();
 }
 
-/** The argv of the `ssh` a provider config runs (for tests that look at it). */
-export function sshArgvFor(config: Props): string[] | undefined {
-    return sshClients.get(JSON.stringify([config.host, parseSshOpts(config.sshOpts) ?? []]))?.argv;
+/** The `ssh` client of a provider config (for tests that look at its argv and traffic). */
+export function sshClientFor(config: Props): SshDockerClient | undefined {
+    return sshClients.get(JSON.stringify([config.host, parseSshOpts(config.sshOpts) ?? []]));
 }
 
 function parseSshOpts(value: unknown): string[] | undefined {
