@@ -41,17 +41,9 @@ json_string() {
   printf '"%s"' "${s//\"/\\\"}"
 }
 
-install_packages() {
-  local missing=()
-  for p in "${PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-  done
-  if ((${#missing[@]})); then
-    log "installing: ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1 apt-get install -y -qq "${missing[@]}" >/dev/null
-  fi
-}
+# shellcheck source=lib/debian-packages.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/debian-packages.sh"
+install_packages() { install_debian_packages log "${PACKAGES[@]}"; }
 
 # Pids of processes that run as `user` (sessions left by a killed test), listed one by one.
 user_pids() {

@@ -6,6 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [[ -d node_modules ]] || npm install --no-audit --no-fund
+npx tsc --noEmit -p .
 npx jest --selectProjects unit "$@"
 npx jest --selectProjects real --runInBand "$@"
 npx jest --selectProjects e2e --runInBand "$@"

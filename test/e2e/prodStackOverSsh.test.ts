@@ -18,7 +18,7 @@ import * as os from "os";
 import * as path from "path";
 import { removeStackLeftovers, treeListing, untilTrue, viaProxy } from "../support/e2eHelpers";
 import { buildE2eImages, E2E_IMAGES, PROD_HTTPS_PORT, PROD_NETWORK, PROD_PREFIX, prodOverSshStackConfig } from "../support/e2eStack";
-import { BtrfsLoop, requirePrerequisites } from "../support/host";
+import { BtrfsLoop, removeSshClientDir, requirePrerequisites } from "../support/host";
 import { REPO_ROOT } from "../support/mockProgram";
 import { sshClientFor } from "../support/providers/dockerProvider";
 import { ApplyResult, RealEngineHarness } from "../support/realEngineHarness";
@@ -49,7 +49,7 @@ const step = (what: string, ms: number) => {
     console.log(`prod over SSH — ${what}: ${(ms / 1000).toFixed(1)} s`);
 };
 
-function config(extra: { agentImage?: string; agentRestoreFrom?: string } = {}) {
+function config(extra: { agentImage?: string; agentRestoreFrom?: string } = {}): Record<string, string> {
     const c = prodOverSshStackConfig({ remote: { host: remote.host, port: remote.port, user: remote.user, hostKey: remote.hostKey }, storageRoot: loop.mountPoint, ...extra });
     return { ...c, "mmagent:sshPrivateKey": fs.readFileSync(remote.privateKeyPath, "utf8") };
 }
@@ -68,7 +68,7 @@ const sshSessionsOf = (user: string) => spawnSync("pgrep", ["-u", user], { encod
 beforeAll(async () => {
     requirePrerequisites({ commands: ["btrfs", "mkfs.btrfs", "curl", "ssh", "sshd", "ip"], docker: true, image: true, root: true });
     await removeStackLeftovers(docker, PROD_PREFIX, PROD_NETWORK);
-    fs.rmSync(SSH_DIR, { recursive: true, force: true });
+    removeSshClientDir(SSH_DIR);
     let t = Date.now();
     const up = spawnSync("bash", [REMOTE_HOST_SCRIPT, "up"], { encoding: "utf8", timeout: 240_000 });
     if (up.status !== 0) throw new Error(`remote-test-host.sh up failed: ${up.stderr}`);
@@ -87,7 +87,7 @@ afterAll(async () => {
     await harness?.destroy().catch(() => undefined);
     harness?.close();
     loop?.destroy();
-    fs.rmSync(SSH_DIR, { recursive: true, force: true });
+    removeSshClientDir(SSH_DIR);
     spawnSync("bash", [REMOTE_HOST_SCRIPT, "down"], { encoding: "utf8", timeout: 120_000 });
     console.log(`prod over SSH, steps:\n  ${steps.join("\n  ")}`);
 }, 300_000);
@@ -222,7 +222,7 @@ test("teardown leaves nothing: no container, network, volume, ssh session, key f
     const networks = (await docker.listNetworks()).map((n) => n.Name).filter((n) => n === PROD_NETWORK);
     const volumes = ((await docker.listVolumes()).Volumes ?? []).map((v) => v.Name).filter((n) => n.startsWith(`${PROD_PREFIX}-`));
     expect({ containers, networks, volumes }).toEqual({ containers: [], networks: [], volumes: [] });
-    fs.rmSync(SSH_DIR, { recursive: true, force: true });
+    removeSshClientDir(SSH_DIR);
     const down = spawnSync("bash", [REMOTE_HOST_SCRIPT, "down"], { encoding: "utf8", timeout: 120_000 });
     expect(down.status).toBe(0);
     expect({ sessions: sshSessionsOf(remote.user), netns: spawnSync("ip", ["netns", "list"], { encoding: "utf8" }).stdout.includes("mmagent-rh"), user: spawnSync("id", [remote.user]).status === 0 }).toEqual({

@@ -12,7 +12,7 @@ import * as path from "path";
 import { defaultDockerSshDir, dockerSshOpts, writeDockerSshFiles } from "../../components/dockerSsh";
 import { dockerHostUrl } from "../../components/nvidiaHost";
 import { dockerOverSsh, SshDockerClient } from "../support/dockerCliSsh";
-import { requirePrerequisites } from "../support/host";
+import { removeSshClientDir, requirePrerequisites } from "../support/host";
 import { providerEnvironment } from "../support/providers/dockerProvider";
 import { REMOTE_HOST_SCRIPT, RemoteHostEnv, remoteHostEnv } from "../support/remoteHost";
 
@@ -39,7 +39,7 @@ beforeAll(() => {
 
 afterAll(() => {
     for (const c of clients) c.close();
-    fs.rmSync(ABS_DIR, { recursive: true, force: true });
+    removeSshClientDir(ABS_DIR);
     spawnSync("bash", [REMOTE_HOST_SCRIPT, "down"], { encoding: "utf8", timeout: 120_000 });
 });
 

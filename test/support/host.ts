@@ -88,3 +88,18 @@ export function fakeCommands(dir: string, log: string, scripts: Record<string, s
         fs.chmodSync(file, 0o755);
     }
 }
+
+/**
+ * Removes a client directory the program wrote under ~/.mmagent/ssh (components/dockerSsh.ts),
+ * and ~/.mmagent/ssh and ~/.mmagent when that leaves them empty: a test leaves no trace in the home.
+ */
+export function removeSshClientDir(dir: string): void {
+    fs.rmSync(dir, { recursive: true, force: true });
+    for (const parent of [path.dirname(dir), path.dirname(path.dirname(dir))]) {
+        try {
+            if (path.basename(parent) === "ssh" || path.basename(parent) === ".mmagent") fs.rmdirSync(parent);
+        } catch {
+            // Not empty (another stack's files): keep it.
+        }
+    }
+}

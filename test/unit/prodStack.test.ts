@@ -5,6 +5,7 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { removeSshClientDir } from "../support/host";
 import { MockRun, runProgram, stackFileConfig } from "../support/mockProgram";
 import { policyViolations } from "../support/policyHarness";
 
@@ -13,7 +14,7 @@ let outputs: Record<string, { value: any; secret: boolean }>;
 const SSH_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nprod-test-key\n-----END OPENSSH PRIVATE KEY-----";
 // Where the program writes the key for the Docker provider's ssh: the passwd home, as ssh expands `~`.
 const SSH_DIR = path.join(os.userInfo().homedir, ".mmagent/ssh/mmagent.prod.prod-host");
-const removeSshDir = () => fs.rmSync(SSH_DIR, { recursive: true, force: true });
+const removeSshDir = () => removeSshClientDir(SSH_DIR);
 
 afterAll(removeSshDir);
 
