@@ -9,11 +9,23 @@ import * as fc from "fast-check";
 import * as pulumi from "@pulumi/pulumi";
 import { parseStackConfig } from "../../components/config";
 import { composeStack } from "../../components/stack";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { removeSshClientDir } from "../support/host";
 import { mockNewResource } from "../support/mockProgram";
 import { payloads } from "../support/injection";
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 1000);
 const TOP_LEVEL_KEYS = new Set(["namePrefix", "allowPublicBind", "host", "storage", "network", "proxy", "services", "sshPrivateKey"]);
+
+// An ssh config makes the program write its key files (components/dockerSsh.ts): remove this test's.
+const SSH_ROOT = path.join(os.userInfo().homedir, ".mmagent", "ssh");
+const removeFuzzSshDirs = () => {
+    if (!fs.existsSync(SSH_ROOT)) return;
+    for (const d of fs.readdirSync(SSH_ROOT).filter((d) => d.startsWith("mmagent.fuzz."))) removeSshClientDir(path.join(SSH_ROOT, d));
+};
+afterAll(removeFuzzSshDirs);
 
 beforeAll(async () => {
     // The dir backend's warning is expected here; a thousand of them would only slow the run.
