@@ -36,15 +36,34 @@ export interface CaddyConfigArgs {
     storageRoot: string;
 }
 
-/** Routes sorted so the most specific match wins: longer paths before shorter, then by host. */
+/**
+ * Route precedence, whatever the order in config (Caddy tries routes in order; the first match
+ * answers): an exact host before any wildcard (so `agent.example.com` is never answered by
+ * `*.example.com`); among wildcards, the deeper domain first (`*.a.example.com` before
+ * `*.example.com`); for the same kind of host, a longer path prefix before a shorter one and any
+ * path before host-only; then by host and path, so the generated config never depends on order.
+ */
+export function routePrecedence(a: ProxyRoute, b: ProxyRoute): number {
+    const wildcard = (r: ProxyRoute) => (r.host.startsWith("*.") ? 1 : 0);
+    const depth = (r: ProxyRoute) => r.host.split(".").length;
+    const key = (r: ProxyRoute) => `${r.host.toLowerCase()}\u0000${r.path ?? ""}`;
+    return (
+        wildcard(a) - wildcard(b) ||
+        depth(b) - depth(a) ||
+        (b.path ?? "").length - (a.path ?? "").length ||
+        (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0)
+    );
+}
+
 function orderRoutes(routes: ProxyRoute[]): ProxyRoute[] {
-    return [...routes].sort((a, b) => (b.path ?? "").length - (a.path ?? "").length || a.host.localeCompare(b.host));
+    return [...routes].sort(routePrecedence);
 }
 
 export function buildCaddyConfig(args: CaddyConfigArgs): Record<string, unknown> {
     const tlsOn = args.tls !== "off";
     const routes = orderRoutes(args.routes).map((r) => ({
-        match: [r.path ? { host: [r.host], path: [r.path] } : { host: [r.host] }],
+        // Host names are case-insensitive (RFC 4343); Caddy matches them so, and the config says them once, lower-case.
+        match: [r.path ? { host: [r.host.toLowerCase()], path: [r.path] } : { host: [r.host.toLowerCase()] }],
         handle: [
             {
                 handler: "reverse_proxy",
@@ -55,7 +74,7 @@ export function buildCaddyConfig(args: CaddyConfigArgs): Record<string, unknown>
         ],
         terminal: true,
     }));
-    const hosts = [...new Set(args.routes.map((r) => r.host))].sort();
+    const hosts = [...new Set(args.routes.map((r) => r.host.toLowerCase()))].sort();
 
     const config: Record<string, unknown> = {
         admin:

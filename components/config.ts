@@ -359,8 +359,9 @@ function crossFieldProblems(c: StackConfig, ctx: ConfigContext): ConfigProblem[]
     }
     const seenRoutes = new Map<string, string>();
     for (const r of allRouteHosts(c)) {
-        const key = `${r.host}${r.routePath ?? ""}`;
-        if (seenRoutes.has(key)) add(r.path, `route ${key} is already defined at ${seenRoutes.get(key)}: remove one of them`);
+        // Host names are case-insensitive: Agent.example.com and agent.example.com are one route.
+        const key = `${r.host.toLowerCase()}${r.routePath ?? ""}`;
+        if (seenRoutes.has(key)) add(r.path, `route ${key} is already defined at ${seenRoutes.get(key)} (host names are compared without case): remove one of them`);
         else seenRoutes.set(key, r.path);
     }
     for (const [i, r] of p.routes.entries()) {

@@ -100,6 +100,7 @@ const BAD: [string, (c: Record<string, any>) => void, string, RegExp][] = [
     ["sysctl key with a space", (c) => (c.host.sysctls = { "fs inotify": "1" }), "mmagent:host.sysctls.fs inotify", /sysctl key/],
     ["sysctl value with a newline", (c) => (c.host.sysctls = { "vm.swappiness": "1\nkernel.x=1" }), "mmagent:host.sysctls.vm.swappiness", /plain value/],
     ["ssh without a host key", (c) => (c.host.connection = { kind: "ssh", host: "gpu1" }), "mmagent:host.connection.hostKey", /pins the host.s public key.*ssh-keyscan/],
+    ["two routes whose hosts differ only in case", (c) => { c.services.agent.host = "agent.localhost"; c.proxy.routes = [{ host: "Agent.Localhost", service: "inference", port: 11434 }]; }, "mmagent:proxy.routes[0].host", /already defined.*without case/],
     ["host key that is a private key", (c) => (c.host.connection = { kind: "ssh", host: "gpu1", hostKey: "-----BEGIN OPENSSH PRIVATE KEY-----" }), "mmagent:host.connection.hostKey", /ssh-keyscan/],
     ["host key with the host name in front", (c) => (c.host.connection = { kind: "ssh", host: "gpu1", hostKey: "gpu1 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFJFUExBQ0UtVEhJUy1XSVRILVlPVVItSE9TVFMtS0VZ" }), "mmagent:host.connection.hostKey", /without the host name/],
     ["host key whose type disagrees with its data", (c) => (c.host.connection = { kind: "ssh", host: "gpu1", hostKey: "ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIFJFUExBQ0UtVEhJUy1XSVRILVlPVVItSE9TVFMtS0VZ" }), "mmagent:host.connection.hostKey", /says "ssh-ed25519", not ssh-rsa/],
