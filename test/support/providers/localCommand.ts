@@ -1,11 +1,10 @@
 /**
- * Fake of `command:local:Command`: pulumi/pulumi-command v1.2.1 (pulumi-go-provider v1.3.0).
- * `triggers` replace (replaceOnChanges); any other change is an update that runs `update`, or
- * `create` when there is no `update`; delete runs `delete` only when set; Read changes nothing.
+ * Fake of `command:local:Command`: pulumi/pulumi-command v1.2.1 (pulumi-go-provider v1.3.0), with
+ * the lifecycle of commandLifecycle.ts and scripts run as local/commandOutputs.go runs them.
  */
 import { spawn } from "child_process";
-import { onlyKnownKeys, Props, ResourceFake, Schema, schemaDiff } from "./fake";
-import * as crypto from "crypto";
+import { commandFake } from "./commandLifecycle";
+import { onlyKnownKeys, Props, ResourceFake, Schema } from "./fake";
 
 const CMD = "pulumi/pulumi-command@v1.2.1:provider/pkg/provider";
 
@@ -48,28 +47,10 @@ export function runLocal(i: Props, script: string, previous?: Props): Promise<{ 
     });
 }
 
-export const localCommand: ResourceFake = {
+export const localCommand: ResourceFake = commandFake({
     type: "command:local:Command",
     mirrors: [`${CMD}/local/commandController.go (Create, Update, Delete)`, `${CMD}/local/commandOutputs.go (run)`, `${CMD}/common/inputs.go (triggers: replaceOnChanges)`],
-
+    schema: LOCAL_COMMAND_SCHEMA,
     check: (i) => onlyKnownKeys("command:local:Command", i, Object.keys(LOCAL_COMMAND_SCHEMA)),
-
-    async create(_ctx, i) {
-        const out = i.create ? await runLocal(i, i.create) : { stdout: "", stderr: "" };
-        return { id: `cmd-${crypto.randomUUID()}`, state: { ...i, ...out } };
-    },
-
-    read: async (_ctx, _id, state) => state,
-
-    diff: (state, inputs) => schemaDiff(LOCAL_COMMAND_SCHEMA, state, inputs),
-
-    async update(_ctx, _id, state, i) {
-        const script = i.update ?? i.create;
-        const out = script ? await runLocal(i, script, state) : { stdout: state.stdout, stderr: state.stderr };
-        return { ...i, ...out };
-    },
-
-    async delete(_ctx, _id, state) {
-        if (state.delete) await runLocal(state, state.delete, state);
-    },
-};
+    run: runLocal,
+});

@@ -2,18 +2,17 @@
  * Fake of `command:remote:Command`: pulumi/pulumi-command v1.2.1, run over real SSH with the
  * `ssh2` package configured as the provider configures golang.org/x/crypto/ssh (fixed host key,
  * only the pinned key's type, the private key as the only auth method; test/support/remoteHost.ts
- * `runOverSsh`). Same lifecycle as the local Command: `triggers` replace; any other change
- * (connection included) is an update that runs `update`, or `create` without one; delete runs
- * `delete` only when set; Read changes nothing.
+ * `runOverSsh`), with the lifecycle of commandLifecycle.ts: a change of `connection` too is an
+ * update that runs the script again.
  *
  * Not modelled, on purpose: a connection without `hostKey` (the provider would accept any host
  * key; the program always pins one), `environment` (SSH setenv, which sshd refuses without
  * AcceptEnv), and the provider's dial retries (`dialErrorLimit`): one dial, whose failure fails
  * the step as the last retry would.
  */
-import * as crypto from "crypto";
 import { runOverSsh } from "../remoteHost";
-import { onlyKnownKeys, Props, ResourceFake, Schema, schemaDiff } from "./fake";
+import { commandFake } from "./commandLifecycle";
+import { onlyKnownKeys, Props, ResourceFake, Schema } from "./fake";
 
 const CMD = "pulumi/pulumi-command@v1.2.1:provider/pkg/provider";
 
@@ -44,31 +43,13 @@ export async function runRemote(i: Props, script: string): Promise<{ stdout: str
     return { stdout: r.stdout, stderr: r.stderr };
 }
 
-export const remoteCommand: ResourceFake = {
+export const remoteCommand: ResourceFake = commandFake({
     type: "command:remote:Command",
     mirrors: [`${CMD}/remote/commandController.go (Create, Update, Delete)`, `${CMD}/remote/commandOutputs.go (run)`, `${CMD}/remote/connection.go (SSHConfig)`],
-
+    schema: REMOTE_COMMAND_SCHEMA,
     check: (i) => {
         onlyKnownKeys("command:remote:Command", i, Object.keys(REMOTE_COMMAND_SCHEMA));
         if (i.addPreviousOutputInEnv !== false) throw new Error("real-engine harness: addPreviousOutputInEnv (SSH setenv of the previous output) is not modelled");
     },
-
-    async create(_ctx, i) {
-        const out = i.create ? await runRemote(i, i.create) : { stdout: "", stderr: "" };
-        return { id: `cmd-${crypto.randomUUID()}`, state: { ...i, ...out } };
-    },
-
-    read: async (_ctx, _id, state) => state,
-
-    diff: (state, inputs) => schemaDiff(REMOTE_COMMAND_SCHEMA, state, inputs),
-
-    async update(_ctx, _id, state, i) {
-        const script = i.update ?? i.create;
-        const out = script ? await runRemote(i, script) : { stdout: state.stdout, stderr: state.stderr };
-        return { ...i, ...out };
-    },
-
-    async delete(_ctx, _id, state) {
-        if (state.delete) await runRemote(state, state.delete);
-    },
-};
+    run: runRemote,
+});
