@@ -14,7 +14,7 @@ work=$(mktemp -d /tmp/mmagent-proxybench.XXXXXX)
 names=(mmbench-backend mmbench-caddy mmbench-npm mmbench-static)
 cleanup() { docker rm -f "${names[@]}" >/dev/null 2>&1 || true; docker network rm "$NET" >/dev/null 2>&1 || true; rm -rf "$work"; }
 trap cleanup EXIT
-docker network create --ipv6 --subnet fd6d:6d61:6765:98::/64 --subnet 172.31.98.0/24 "$NET" >/dev/null
+docker network create --ipv6 --subnet fd6d:6d61:6765:98::/64 --subnet 172.16.98.0/24 "$NET" >/dev/null
 
 nginx_conf() { # file server-block
   printf 'worker_processes 1; error_log stderr; pid /tmp/nginx.pid;\nevents { worker_connections 1024; }\nhttp { access_log off; %s }\n' "$2" >"$1"

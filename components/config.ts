@@ -9,6 +9,7 @@ import * as path from "path";
 import { z } from "zod";
 import { dockerEnvironmentProblem, DOCKER_PROVIDER_OVERRIDES } from "./dockerSsh";
 import * as v from "./validators";
+import { derivedIpv4Subnet } from "./networkAddressing";
 import { roleVolumes } from "./roles";
 import { VOLUME_PROFILES } from "./types";
 
@@ -72,6 +73,11 @@ const networkSchema = z.strictObject({
     name: v.resourceName.or(z.literal("reverse_proxy")).default("reverse_proxy"),
     ipv6Subnet: v.ipv6Subnet.default(DEFAULT_IPV6_SUBNET),
     ipv4Subnet: v.ipv4Subnet.optional(),
+    /**
+     * The engine's own address pools, which the subnets must stay out of. Docker's built-in
+     * local pools unless daemon.json sets `default-address-pools`: then list those here.
+     */
+    dockerAddressPools: z.array(v.anyCidr).default([...v.DOCKER_DEFAULT_ADDRESS_POOLS]),
 });
 
 const routeSchema = z.strictObject({
@@ -336,6 +342,22 @@ function crossFieldProblems(c: StackConfig, ctx: ConfigContext): ConfigProblem[]
             if (targets.has(ev.target)) add(`${at}.extraVolumes[${i}].target`, `${ev.target} is already mounted in this container: choose another path`);
             targets.add(ev.target);
         }
+    }
+
+    // Subnets: outside the engine's own pools, where a fixed subnet fails as soon as another network holds the pool.
+    const subnets = [
+        { key: "network.ipv4Subnet", subnet: c.network.ipv4Subnet ?? derivedIpv4Subnet(c.network.name), derived: c.network.ipv4Subnet === undefined },
+        { key: "network.ipv6Subnet", subnet: c.network.ipv6Subnet, derived: false },
+    ];
+    for (const { key, subnet, derived } of subnets) {
+        const pool = c.network.dockerAddressPools.find((p) => v.cidrsOverlap(subnet, p));
+        if (!pool) continue;
+        add(
+            key,
+            `${derived ? `the default ${subnet} (derived from the network name)` : subnet} overlaps Docker's address pool ${pool}, from which the engine gives subnets to ` +
+                "the default bridge, `docker network create` and Compose: on a host where another network holds it, creating this one fails " +
+                "(\"Pool overlaps with other one on this address space\"). Choose a subnet outside network.dockerAddressPools, e.g. \"172.16.10.0/24\"",
+        );
     }
 
     // Proxy ports and addresses.

@@ -16,8 +16,12 @@ export interface IpamConfig {
     gateway: string;
 }
 
-/** The pool a network's IPv4 /24 comes from when the config names none. */
-export const DERIVED_IPV4_POOL = "172.30.128.0/17";
+/**
+ * The pool a network's IPv4 /24 comes from when the config names none: RFC 1918 space outside
+ * Docker's own address pools (172.17.0.0/16–172.31.0.0/16 and 192.168.0.0/16, see
+ * validators.ts `DOCKER_DEFAULT_ADDRESS_POOLS`).
+ */
+export const DERIVED_IPV4_POOL = "172.16.128.0/17";
 
 /** `fd6d:6d61:6765:0001::/64` → `fd6d:6d61:6765:1::/64`: the form Go's `net.IPNet.String()` returns. */
 export function canonicalSubnet(cidr: string): string {
@@ -40,7 +44,7 @@ export function firstAddress(cidr: string): string {
 /** A /24 in DERIVED_IPV4_POOL picked by the network name: the same on every run and every machine. */
 export function derivedIpv4Subnet(networkName: string): string {
     const n = crypto.createHash("sha256").update(networkName).digest().readUInt8(0) & 0x7f;
-    return `172.30.${128 + n}.0/24`;
+    return `172.16.${128 + n}.0/24`;
 }
 
 /** IPv6 and IPv4 subnets with their gateways, in the daemon's form. */

@@ -18,7 +18,7 @@ export interface ReverseProxyNetworkArgs {
     ipv6Subnet?: string;
     /**
      * IPv4 subnet. Docker gives every bridge network one; declaring it (and its gateway) keeps
-     * the network from drifting after a daemon restart. @default a /24 in 172.30.128.0/17 derived from the network name
+     * the network from drifting after a daemon restart. @default a /24 in 172.16.128.0/17 derived from the network name
      */
     ipv4Subnet?: string;
     /** Proxy container name. @default `${name}-proxy` */

@@ -174,12 +174,73 @@ function cidr(kind: "ipv4" | "ipv6", minPrefix: number, maxPrefix: number, examp
             const network = kind === "ipv4" ? ipaddr.IPv4.networkAddressFromCIDR(s) : ipaddr.IPv6.networkAddressFromCIDR(s);
             if (network.toString() !== addr.toString()) {
                 ctx.addIssue({ code: "custom", message: `the host bits must be zero: use "${network.toString()}/${prefix}"` });
+            } else {
+                const problem = unusableSubnetProblem(s);
+                if (problem) ctx.addIssue({ code: "custom", message: problem });
             }
         }
     });
 }
-export const ipv4Subnet = cidr("ipv4", 8, 28, "172.30.0.0/24");
+export const ipv4Subnet = cidr("ipv4", 8, 28, "172.16.10.0/24");
 export const ipv6Subnet = cidr("ipv6", 48, 120, "fd6d:6d61:6765::/64");
+
+/** Any CIDR, IPv4 or IPv6, in canonical network form (an entry of daemon.json `default-address-pools`). */
+export const anyCidr = z.string().refine((s) => {
+    try {
+        const [addr] = ipaddr.parseCIDR(s);
+        return addr.kind() === "ipv6" || /^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/.test(s);
+    } catch {
+        return false;
+    }
+}, { message: "use a CIDR such as \"172.17.0.0/16\" or \"fd00::/48\"" });
+
+/**
+ * Address ranges a container network must not overlap, with what goes wrong on the engine when
+ * it does (each observed on Docker 20.10 in test/real/subnetRules.test.ts).
+ */
+export const UNUSABLE_SUBNETS: readonly { cidr: string; what: string; effect: string }[] = [
+    { cidr: "0.0.0.0/8", what: "the unspecified \"this network\" range", effect: "Docker creates the network but no container on it starts (no route to the gateway)" },
+    { cidr: "127.0.0.0/8", what: "loopback", effect: "containers send each other's traffic to their own loopback: nothing on the network reaches anything else" },
+    { cidr: "169.254.0.0/16", what: "IPv4 link-local", effect: "the bridge takes the host's link-local routes (cloud metadata at 169.254.169.254 among them)" },
+    { cidr: "224.0.0.0/4", what: "IPv4 multicast", effect: "Docker creates the network but no container on it starts" },
+    { cidr: "255.255.255.255/32", what: "the broadcast address", effect: "the kernel will not assign it" },
+    { cidr: "::/127", what: "the IPv6 unspecified and loopback addresses", effect: "Docker fails to create the network (\"cannot assign requested address\")" },
+    { cidr: "::ffff:0:0/96", what: "IPv4-mapped IPv6", effect: "Docker fails to create the network (it overlaps the IPv4 space)" },
+    { cidr: "fe80::/10", what: "IPv6 link-local", effect: "containers' names resolve to addresses that need an interface scope, so IPv6 clients cannot connect" },
+    { cidr: "ff00::/8", what: "IPv6 multicast", effect: "Docker fails to create the network (\"cannot assign requested address\")" },
+];
+
+/**
+ * Docker's built-in local address pools (moby `daemon/libnetwork/ipamutils/utils.go`
+ * `localScopeDefaultNetworks`): `docker network create` without a subnet, Compose and the
+ * default bridge (172.17.0.0/16) take /16s (/20s in 192.168/16) from them. A fixed subnet inside
+ * one fails with "Pool overlaps with other one on this address space" whenever another network
+ * on the host already holds that pool (defaultipam `allocateSubnetL`).
+ */
+export const DOCKER_DEFAULT_ADDRESS_POOLS: readonly string[] = [
+    "172.17.0.0/16",
+    "172.18.0.0/16",
+    "172.19.0.0/16",
+    "172.20.0.0/14",
+    "172.24.0.0/14",
+    "172.28.0.0/14",
+    "192.168.0.0/16",
+];
+
+/** Whether two CIDRs share any address (both of one family; false across families). */
+export function cidrsOverlap(a: string, b: string): boolean {
+    const [aAddr, aBits] = ipaddr.parseCIDR(a);
+    const [bAddr, bBits] = ipaddr.parseCIDR(b);
+    if (aAddr.kind() !== bAddr.kind()) return false;
+    // The shorter prefix contains the other's network address exactly when they overlap.
+    return aBits <= bBits ? bAddr.match(aAddr, aBits) : aAddr.match(bAddr, bBits);
+}
+
+/** Why a container network cannot use this subnet (one of UNUSABLE_SUBNETS), or undefined. */
+export function unusableSubnetProblem(subnet: string): string | undefined {
+    const hit = UNUSABLE_SUBNETS.find((r) => cidrsOverlap(subnet, r.cidr));
+    return hit ? `${subnet} overlaps ${hit.cidr} (${hit.what}): ${hit.effect}. Use a private range such as "172.16.10.0/24" or a ULA such as "fd6d:6d61:6765::/64"` : undefined;
+}
 
 export const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, "use an environment variable name such as \"LOG_LEVEL\"");
 /** An env value: any printable text, no control characters, at most 4 KiB. */

@@ -88,7 +88,7 @@ test("after a Docker daemon restart, a refresh finds nothing drifted (network ga
     expect(after.changes).toEqual([]);
     // What the daemon filled in is what the program declared.
     const net = await docker.getNetwork(E2E_NETWORK).inspect();
-    expect((net.IPAM?.Config ?? []).map((c: any) => `${c.Subnet} via ${c.Gateway}`).sort()).toEqual(["172.30.222.0/24 via 172.30.222.1", "fd6d:6d61:6765:e2e::/64 via fd6d:6d61:6765:e2e::1"]);
+    expect((net.IPAM?.Config ?? []).map((c: any) => `${c.Subnet} via ${c.Gateway}`).sort()).toEqual(["172.16.222.0/24 via 172.16.222.1", "fd6d:6d61:6765:e2e::/64 via fd6d:6d61:6765:e2e::1"]);
 });
 
 test("stopping any service for its snapshot takes at most 1 s: SIGTERM reaches it through init, no SIGKILL", async () => {

@@ -13,7 +13,7 @@ import { requirePrerequisites, sh, TEST_IMAGE } from "../support/host";
 
 const NET = "mmtest_reverse_proxy";
 const V6 = "fd6d:6d61:6765:99::/64";
-const V4 = "172.31.99.0/24";
+const V4 = "172.16.99.0/24";
 const PORT = 18080;
 const PROXY = "mmtest-proxy";
 const BACKENDS = ["mmtest-agent", "mmtest-files"];
@@ -147,7 +147,7 @@ test("the proxy becomes healthy and each Host reaches its backend", async () => 
 test("Docker's DNS answers a backend's name with an IPv4 and an IPv6 address", () => {
     const out = sh("docker", ["exec", "mmtest-agent", "getent", "ahosts", "mmtest-files"]);
     const addrs = [...new Set(out.trim().split("\n").map((l) => l.split(/\s+/)[0]))];
-    expect(addrs.some((a) => /^172\.31\.99\.\d+$/.test(a))).toBe(true);
+    expect(addrs.some((a) => /^172\.16\.99\.\d+$/.test(a))).toBe(true);
     expect(addrs.some((a) => a.startsWith("fd6d:6d61:6765:99:"))).toBe(true);
 });
 

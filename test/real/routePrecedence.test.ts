@@ -61,7 +61,7 @@ function ask(host: string, urlPath: string): { status: string; body: string } {
 beforeAll(async () => {
     requirePrerequisites({ commands: ["curl"], docker: true, image: true });
     cleanup();
-    sh("docker", ["network", "create", "--driver", "bridge", "--subnet", "172.31.98.0/24", NET]);
+    sh("docker", ["network", "create", "--driver", "bridge", "--subnet", "172.16.98.0/24", NET]);
     for (const b of BACKENDS) startBackend(b);
     const config = buildCaddyConfig({ routes: ROUTES, httpPort: PORT, httpsPort: PORT + 1, tls: "off", adminApi: "off", healthPort: 2020, adminPort: 2019, storageRoot: "/tmp/caddy" });
     fs.writeFileSync(path.join(work, "caddy.json"), JSON.stringify(config));

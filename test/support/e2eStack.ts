@@ -81,7 +81,7 @@ export function e2eStackConfig(opts: E2eStackOptions): Record<string, string> {
         ...dev,
         "mmagent:namePrefix": E2E_PREFIX,
         "mmagent:storage": { backend: "btrfs", root: opts.storageRoot, retention: { keep: 5 } },
-        "mmagent:network": { ...dev["mmagent:network"], name: E2E_NETWORK, ipv6Subnet: "fd6d:6d61:6765:e2e::/64", ipv4Subnet: "172.30.222.0/24" },
+        "mmagent:network": { ...dev["mmagent:network"], name: E2E_NETWORK, ipv6Subnet: "fd6d:6d61:6765:e2e::/64", ipv4Subnet: "172.16.222.0/24" },
         "mmagent:proxy": { ...dev["mmagent:proxy"], image: TEST_IMAGE, httpPort: E2E_HTTP_PORT, httpsPort: E2E_HTTPS_PORT },
         "mmagent:services": {
             ...services,

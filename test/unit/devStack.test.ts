@@ -39,12 +39,12 @@ test("the network is IPv6 with the configured subnets", () => {
         name: "reverse_proxy",
         driver: "bridge",
         ipv6: true,
-        ipamConfigs: [{ subnet: "fd6d:6d61:6765:1::/64" }, { subnet: "172.30.10.0/24" }],
+        ipamConfigs: [{ subnet: "fd6d:6d61:6765:1::/64" }, { subnet: "172.16.10.0/24" }],
     });
     // Declared with the gateways the daemon fills in after a restart, so nothing drifts.
     expect(net.inputs.ipamConfigs).toEqual([
         { subnet: "fd6d:6d61:6765:1::/64", gateway: "fd6d:6d61:6765:1::1" },
-        { subnet: "172.30.10.0/24", gateway: "172.30.10.1" },
+        { subnet: "172.16.10.0/24", gateway: "172.16.10.1" },
     ]);
 });
 

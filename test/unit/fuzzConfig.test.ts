@@ -58,7 +58,7 @@ const image = mix(
 );
 const cpuSet = mix(fc.constantFrom("0", "0-1", "0-3,5", "1,3"), fc.constantFrom("0-", "a", "3-1", "0,,1", " 0"));
 const ipv6Subnet = mix(fc.constantFrom("fd00:1::/64", "fd6d:6d61:6765:1::/64", "2001:db8::/56"), fc.constantFrom("fd00::/120", "fd00::/129", "nope", "10.0.0.0/24"));
-const ipv4Subnet = mix(fc.constantFrom("172.30.10.0/24", "10.20.0.0/16"), fc.constantFrom("172.30.10.0/33", "300.1.1.0/24", "fd00::/64"));
+const ipv4Subnet = mix(fc.constantFrom("172.16.10.0/24", "10.20.0.0/16"), fc.constantFrom("172.30.10.0/33", "300.1.1.0/24", "fd00::/64"));
 const port = mix(fc.integer({ min: 1024, max: 65535 }), fc.oneof(fc.integer({ min: -5, max: 0 }), fc.constant(70000), fc.constant("80")));
 const dnsName = mix(fc.constantFrom("agent.localhost", "agent.example.com", "ui.example.org"), fc.constantFrom("-bad", "a..b", "agent_x.com", ""));
 const env = fc.dictionary(mix(fc.stringMatching(/^[A-Z][A-Z0-9_]{0,8}$/), fc.constantFrom("1A", "A-B", "")) as fc.Arbitrary<string>, mix(fc.string({ maxLength: 20 }), fc.constant("a\nb")), { maxKeys: 3 });

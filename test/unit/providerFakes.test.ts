@@ -70,15 +70,15 @@ test("create request: MiB units, init always sent, created on the default bridge
 });
 
 test("network: ipamConfigs without gateways are replaced once the daemon reports them (after a restart); the program declares them", () => {
-    const afterRestart = { ipamConfigs: [{ subnet: "fd6d:6d61:6765:e2e::/64", gateway: "fd6d:6d61:6765:e2e::1" }, { subnet: "172.30.222.0/24", gateway: "172.30.222.1" }] };
-    expect(schemaDiff(NETWORK_SCHEMA, afterRestart, { ipamConfigs: [{ subnet: "172.30.222.0/24" }, { subnet: "fd6d:6d61:6765:e2e::/64" }] })).toEqual([
+    const afterRestart = { ipamConfigs: [{ subnet: "fd6d:6d61:6765:e2e::/64", gateway: "fd6d:6d61:6765:e2e::1" }, { subnet: "172.16.222.0/24", gateway: "172.16.222.1" }] };
+    expect(schemaDiff(NETWORK_SCHEMA, afterRestart, { ipamConfigs: [{ subnet: "172.16.222.0/24" }, { subnet: "fd6d:6d61:6765:e2e::/64" }] })).toEqual([
         expect.objectContaining({ property: "ipamConfigs", kind: "replace" }),
     ]);
-    expect(schemaDiff(NETWORK_SCHEMA, afterRestart, { ipamConfigs: networkIpamConfigs("mmagent-e2e", "fd6d:6d61:6765:e2e::/64", "172.30.222.0/24") })).toEqual([]);
+    expect(schemaDiff(NETWORK_SCHEMA, afterRestart, { ipamConfigs: networkIpamConfigs("mmagent-e2e", "fd6d:6d61:6765:e2e::/64", "172.16.222.0/24") })).toEqual([]);
     // An IPv4 subnet always: the daemon adds its own pool when none is declared (another replacement).
     expect(networkIpamConfigs("reverse_proxy", "fd6d:6d61:6765:0001::/64")).toEqual([
         { subnet: "fd6d:6d61:6765:1::/64", gateway: "fd6d:6d61:6765:1::1" },
-        { subnet: expect.stringMatching(/^172\.30\.(1[2-9][0-9]|2[0-5][0-9])\.0\/24$/), gateway: expect.stringMatching(/^172\.30\.\d+\.1$/) },
+        { subnet: expect.stringMatching(/^172\.16\.(1[2-9][0-9]|2[0-5][0-9])\.0\/24$/), gateway: expect.stringMatching(/^172\.16\.\d+\.1$/) },
     ]);
     expect(networkIpamConfigs("reverse_proxy", "fd00::/64")).toEqual(networkIpamConfigs("reverse_proxy", "fd00::/64"));
 });
