@@ -68,8 +68,14 @@ export function buildCaddyConfig(args: CaddyConfigArgs): Record<string, unknown>
             {
                 handler: "reverse_proxy",
                 upstreams: [{ dial: `${r.upstream}:${r.port}` }],
-                // Fail over quickly while a backend is being recreated instead of hanging.
-                load_balancing: { try_duration: "5s", try_interval: "250ms" },
+                // A dial on the local bridge takes well under a millisecond; one that has not
+                // connected in 100 ms went to an address or MAC that is gone (a backend being
+                // recreated) and waiting for TCP's 1 s SYN retransmit would only lengthen the gap,
+                // so it is abandoned and retried with a fresh DNS lookup.
+                transport: { protocol: "http", dial_timeout: "100ms" },
+                // Hold requests while a backend is recreated (stop, remove, create, start) and
+                // retry every 50 ms, instead of answering 502 at once.
+                load_balancing: { try_duration: "15s", try_interval: "50ms" },
             },
         ],
         terminal: true,

@@ -51,6 +51,8 @@ export interface ContainerSpec {
     /** Seconds Pulumi waits for the container to become healthy. @default 180 */
     waitTimeoutSeconds?: number;
     labels?: Record<string, string>;
+    /** Namespaced kernel parameters of the container (`net.*` only for a bridge network). @default none */
+    sysctls?: Record<string, string>;
 }
 
 /** The grace a container gets when its spec names none (Docker's own default stop timeout). */
@@ -85,6 +87,7 @@ export function containerArgs(spec: ContainerSpec): docker.ContainerArgs {
         // provider reads it back, so leaving it out is an in-place diff on every preview.
         memorySwap: spec.memoryMiB === undefined ? undefined : 2 * spec.memoryMiB,
         shmSize: spec.shmSizeMiB,
+        sysctls: spec.sysctls,
         deviceRequests: spec.gpus,
         init: spec.init ?? true,
         // The provider stops with timeout 0 (SIGKILL) when this is unset; the container's own

@@ -59,6 +59,27 @@ export interface ReverseProxyNetworkParts {
 
 const CADDY_CONFIG_PATH = "/etc/caddy/mmagent.json";
 
+/**
+ * The proxy's neighbour cache (ARP/NDP) on its network interface, tuned so that a backend
+ * recreated on an address it or another container had before, with a new MAC address (engines
+ * since 26 pick MACs at random; only 28+ announce a new one), is found within a few hundred ms.
+ * With the kernel's defaults the stale entry sends the proxy's packets to a MAC that is gone for
+ * up to 30 s (reachable time) + 5 s (first probe delay) + 3 s (unicast probes): requests hang,
+ * then fail with 502 (test/real/proxyChurn.test.ts reproduces this). Entries that are in use are
+ * kept fresh by TCP's own confirmations, so this costs an ARP exchange only for idle backends.
+ * Per interface (`eth0`, the proxy's one network): the `default` entries are not per network
+ * namespace, and runc refuses them.
+ */
+export const PROXY_SYSCTLS: Record<string, string> = Object.fromEntries(
+    ["ipv4", "ipv6"].flatMap((family) => [
+        [`net.${family}.neigh.eth0.base_reachable_time_ms`, "500"],
+        [`net.${family}.neigh.eth0.delay_first_probe_time`, "0"],
+        [`net.${family}.neigh.eth0.ucast_solicit`, "0"],
+        [`net.${family}.neigh.eth0.mcast_resolicit`, "3"],
+        [`net.${family}.neigh.eth0.retrans_time_ms`, "100"],
+    ]),
+);
+
 export function proxyCaddyConfig(args: ReverseProxyNetworkArgs): Record<string, unknown> {
     return buildCaddyConfig({
         routes: args.routes ?? [],
@@ -105,6 +126,7 @@ export function buildReverseProxyNetwork(name: string, args: ReverseProxyNetwork
             // Binding 80/443 as a non-privileged process needs this one capability.
             capAdd: Math.min(...ports.map((p) => p.internal)) < 1024 ? ["NET_BIND_SERVICE"] : [],
             stopGraceSeconds: PROXY_STOP_GRACE_SECONDS,
+            sysctls: PROXY_SYSCTLS,
             uploads: [{ file: CADDY_CONFIG_PATH, content: JSON.stringify(caddyConfig, null, 2) }],
             labels: { "mmagent.role": "proxy", ...(args.allowPublicBind ? { [LABELS.allowPublicBind]: "true" } : {}) },
         },

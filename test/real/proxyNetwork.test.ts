@@ -7,9 +7,9 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { containerArgs } from "../../components/container";
 import { proxyCaddyConfig, ReverseProxyNetworkArgs } from "../../components/reverseProxyNetwork";
 import { requirePrerequisites, sh, TEST_IMAGE } from "../support/host";
+import { startProxyContainer } from "../support/proxyContainer";
 
 const NET = "mmtest_reverse_proxy";
 const V6 = "fd6d:6d61:6765:99::/64";
@@ -70,37 +70,7 @@ beforeAll(async () => {
     for (const b of BACKENDS) startBackend(b, b.replace("mmtest-", ""));
 
     // The proxy, from the component's exact container args (command, caps, security opts, healthcheck, upload).
-    const spec = containerArgs({
-        containerName: PROXY,
-        image: TEST_IMAGE,
-        networkName: NET,
-        aliases: ["proxy"],
-        command: ["caddy", "run", "--config", "/etc/caddy/mmagent.json"],
-        envs: ["XDG_DATA_HOME=/data", "XDG_CONFIG_HOME=/data/config"],
-        mounts: [{ volumeName: "mmtest-proxy-data", target: "/data", readOnly: false }],
-        ports: [{ internal: PORT, external: PORT, ip: "127.0.0.1" }],
-        healthcheck: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:2020/"],
-        capAdd: [],
-        uploads: [{ file: "/etc/caddy/mmagent.json", content: JSON.stringify(proxyCaddyConfig(args)) }],
-    }) as any;
-    const create = [
-        "create",
-        "--name", spec.name,
-        "--network", NET, "--network-alias", spec.networksAdvanced[0].aliases[1],
-        "-p", `${spec.ports[0].ip}:${spec.ports[0].external}:${spec.ports[0].internal}`,
-        ...spec.capabilities.drops.flatMap((c: string) => ["--cap-drop", c]),
-        ...spec.securityOpts.flatMap((o: string) => ["--security-opt", o]),
-        ...spec.envs.flatMap((e: string) => ["-e", e]),
-        "--mount", `type=volume,source=${spec.mounts[0].source},target=${spec.mounts[0].target}`,
-        "--health-cmd", spec.healthcheck.tests.slice(1).join(" "), "--health-interval", "1s",
-        "--restart", spec.restart,
-        TEST_IMAGE, ...spec.command,
-    ];
-    sh("docker", create);
-    const file = path.join(work, "mmagent.json");
-    fs.writeFileSync(file, spec.uploads[0].content);
-    sh("docker", ["cp", file, `${PROXY}:/etc/caddy/mmagent.json`]);
-    sh("docker", ["start", PROXY]);
+    startProxyContainer(args as typeof args & { containerName: string; networkName: string; httpPort: number });
 }, 60_000);
 
 afterAll(() => {

@@ -117,6 +117,8 @@ export const CONTAINER_SCHEMA: Schema = {
     memory: { forceNew: false },
     memorySwap: { forceNew: false },
     shmSize: { forceNew: true, computed: true },
+    // TypeMap, ForceNew (resource_docker_container.go 1105-1110).
+    sysctls: { forceNew: true },
     deviceRequests: {
         forceNew: true,
         canonical: (r: Props[]) => asSet(r.map((x) => ({ ...x, driver: x.driver ?? "cdi", count: x.count ?? 0, deviceIds: asSet(x.deviceIds), capabilities: asSet(x.capabilities) }))),
@@ -174,6 +176,8 @@ export function containerCreateRequest(i: Props): { create: Docker.ContainerCrea
                 Memory: i.memory !== undefined ? i.memory * MIB : undefined,
                 MemorySwap: i.memorySwap !== undefined ? (i.memorySwap > 0 ? i.memorySwap * MIB : i.memorySwap) : undefined,
                 ShmSize: i.shmSize !== undefined ? i.shmSize * MIB : undefined,
+                // resource_docker_container_funcs.go 408-410: the map as given.
+                Sysctls: i.sysctls,
                 DeviceRequests: deviceRequestsToDocker(i.deviceRequests),
                 LogConfig: { Type: i.logDriver ?? "", Config: i.logOpts ?? {} },
                 // Always sent, false when unset: a daemon-wide `init: true` never applies.
@@ -222,6 +226,8 @@ export function containerReadState(c: Docker.ContainerInspectInfo, prior: Props)
         memory: h.Memory / MIB,
         memorySwap: h.MemorySwap > 0 ? h.MemorySwap / MIB : h.MemorySwap,
         shmSize: h.ShmSize / MIB,
+        // resource_docker_container_funcs.go 972: whatever the daemon holds (nil when none).
+        sysctls: h.Sysctls ?? undefined,
         deviceRequests: prior.deviceRequests !== undefined ? flattenDeviceRequests(h.DeviceRequests) : undefined,
         logDriver: h.LogConfig?.Type,
         // containerLogOptsForState: only when configured, then the daemon-merged map.

@@ -1,0 +1,93 @@
+/**
+ * Bounded HTTP load for churn tests: a fixed number of workers, each sending one request at a
+ * time over a keep-alive connection to a loopback address, with a short pause between requests.
+ * Records every outcome, so a test can say how many failed and the longest time without a
+ * successful response.
+ */
+import * as http from "http";
+
+export interface LoadTarget {
+    /** Loopback URL, e.g. http://127.0.0.1:18081/ */
+    url: string;
+    /** Host header (the route). */
+    host: string;
+    /** Concurrent workers. @default 4 */
+    workers?: number;
+    /** Pause after each request per worker, ms. @default 5 */
+    pauseMs?: number;
+    /** Per-request timeout, ms: longer than the proxy's own retry window. @default 15000 */
+    timeoutMs?: number;
+}
+
+export interface LoadOutcome {
+    startMs: number;
+    endMs: number;
+    ok: boolean;
+    /** HTTP status, or the error code. */
+    result: string;
+}
+
+export interface LoadReport {
+    requests: number;
+    failures: LoadOutcome[];
+    /** Longest time between two successful responses (or from the start to the first), ms. */
+    longestGapMs: number;
+    /** When that gap started (ms since the load started). */
+    longestGapAtMs: number;
+    durationMs: number;
+}
+
+export function startLoad(target: LoadTarget): { stop: () => Promise<LoadReport> } {
+    if (!/^http:\/\/(127\.0\.0\.1|\[::1\])[:/]/.test(target.url)) throw new Error(`load goes to loopback only, not ${target.url}`);
+    const workers = target.workers ?? 4;
+    const agent = new http.Agent({ keepAlive: true, maxSockets: workers });
+    const outcomes: LoadOutcome[] = [];
+    const t0 = Date.now();
+    let running = true;
+
+    const once = () =>
+        new Promise<LoadOutcome>((resolve) => {
+            const startMs = Date.now() - t0;
+            const done = (ok: boolean, result: string) => resolve({ startMs, endMs: Date.now() - t0, ok, result });
+            const req = http.get(target.url, { agent, headers: { Host: target.host }, timeout: target.timeoutMs ?? 15_000 }, (res) => {
+                res.resume();
+                res.on("end", () => done(res.statusCode === 200, String(res.statusCode)));
+                res.on("error", (e: NodeJS.ErrnoException) => done(false, e.code ?? e.message));
+            });
+            req.on("timeout", () => req.destroy(Object.assign(new Error("timeout"), { code: "TIMEOUT" })));
+            req.on("error", (e: NodeJS.ErrnoException) => done(false, e.code ?? e.message));
+        });
+
+    const loops = Array.from({ length: workers }, async () => {
+        while (running) {
+            outcomes.push(await once());
+            await new Promise((r) => setTimeout(r, target.pauseMs ?? 5));
+        }
+    });
+
+    return {
+        stop: async () => {
+            running = false;
+            await Promise.all(loops);
+            agent.destroy();
+            const durationMs = Date.now() - t0;
+            const successes = outcomes.filter((o) => o.ok).map((o) => o.endMs).sort((a, b) => a - b);
+            let longestGapMs = 0;
+            let longestGapAtMs = 0;
+            let last = 0;
+            for (const t of [...successes, durationMs]) {
+                if (t - last > longestGapMs) [longestGapMs, longestGapAtMs] = [t - last, last];
+                last = t;
+            }
+            return { requests: outcomes.length, failures: outcomes.filter((o) => !o.ok), longestGapMs, longestGapAtMs, durationMs };
+        },
+    };
+}
+
+/** One line for the test log. */
+export function describeLoad(label: string, r: LoadReport): string {
+    const kinds = new Map<string, number>();
+    for (const f of r.failures) kinds.set(f.result, (kinds.get(f.result) ?? 0) + 1);
+    const failed = [...kinds].map(([k, n]) => `${n}×${k}`).join(", ") || "none";
+    return `${label}: ${r.requests} requests in ${(r.durationMs / 1000).toFixed(1)} s, failed: ${failed}, longest gap without a success ${r.longestGapMs} ms (at ${(r.longestGapAtMs / 1000).toFixed(1)} s)`;
+}
