@@ -9,4 +9,4 @@ COMPOSE_BIN=$(bash bench/debian-compose.sh)
 export COMPOSE_BIN
 echo "compose: $("$COMPOSE_BIN" version)"
 echo "engine:  $(docker version -f '{{.Server.Version}}')  cores: $(nproc)"
-npx jest --selectProjects bench --runInBand --silent=false 2>&1 | grep -v '^npm warn' | sed -n '/^round \|^cold start\|^  /p;/✕\|●/,$p'
+npx jest --selectProjects bench --runTestsByPath bench/coldStart.bench.ts --runInBand --silent=false 2>&1 | grep -v '^npm warn' | sed -n '/^round \|^cold start\|^  /p;/✕\|●/,$p'
