@@ -31,7 +31,17 @@ export const DEFAULT_IPV6_SUBNET = "fd6d:6d61:6765::/64";
 export const PROXY_HEALTH_PORT = 2020;
 export const PROXY_ADMIN_PORT = 2019;
 
-const gpuSelection = z.union([z.literal("none"), z.literal("all"), z.array(v.gpuId).min(1, "list at least one GPU, or use \"none\"")]);
+const gpuSelection = z.union(
+    [
+        z.literal("none"),
+        z.literal("all"),
+        z
+            .array(v.gpuId)
+            .min(1, "list at least one GPU, or use \"none\"")
+            .max(v.LIMITS.gpus, `list at most ${v.LIMITS.gpus} GPUs, or use \"all\"`),
+    ],
+    { error: "use \"none\", \"all\" or a list of GPU indices/UUIDs such as [0, 1]" },
+);
 
 const connectionSchema = z.discriminatedUnion(
     "kind",
@@ -57,16 +67,27 @@ const hostSchema = z.strictObject({
     gpus: gpuSelection.default("none"),
     toolkitVersion: v.debianVersion.default(DEFAULT_TOOLKIT_VERSION),
     cdi: z.boolean().default(false),
-    sysctls: z.record(v.sysctlKey, v.sysctlValue).default({ "fs.inotify.max_user_watches": "524288" }),
+    sysctls: v.sysctls.default({ "fs.inotify.max_user_watches": "524288" }),
     gpuSmokeTestImage: v.imageReference.default(DEFAULT_IMAGES.gpuSmokeTest),
 });
 
 const storageSchema = z.strictObject({
     backend: z.enum(["zfs", "btrfs", "dir"], { error: "set backend to \"zfs\", \"btrfs\" or \"dir\"" }).default("dir"),
-    /** zfs: a dataset (`tank/mmagent`); btrfs/dir: an absolute path (dir on a local host may be project-relative). */
+    /**
+     * zfs: a dataset (`tank/mmagent`), at most 126 characters; btrfs/dir: an absolute path (dir on
+     * a local host may be project-relative), at most 1024 (validators.ts `LIMITS`).
+     */
     root: z.string().min(1, "set the storage root"),
     retention: z.strictObject({ keep: z.number().int().min(1, "keep at least 1 snapshot").max(1000, "keep at most 1000 snapshots").default(10) }).default({ keep: 10 }),
-    quotasGiB: z.record(v.resourceName, z.number().positive("a quota is a positive number of GiB")).default({}),
+    quotasGiB: z
+        .record(
+            v.resourceName,
+            z
+                .number()
+                .positive("a quota is a positive number of GiB")
+                .max(v.LIMITS.quotaGiB, `a quota is at most ${v.LIMITS.quotaGiB} GiB (1 PiB): for no limit, remove the entry`),
+        )
+        .default({}),
 });
 
 const networkSchema = z.strictObject({
@@ -120,7 +141,7 @@ function serviceSchema<R extends z.ZodRawShape>(defaults: { enabled: boolean; im
         restoreFrom: v.snapshotName.optional(),
         /** Publish this service through the proxy under this host name. */
         host: v.dnsName.optional(),
-        extraVolumes: z.array(extraVolumeSchema).default([]),
+        extraVolumes: z.array(extraVolumeSchema).max(v.LIMITS.extraVolumes, `give a service at most ${v.LIMITS.extraVolumes} extra volumes`).default([]),
         gpus: gpuSelection.optional(),
         /** Replaces the image's command (when another image fills the role). @default the role's */
         command: z.array(z.string().max(1024)).min(1).optional(),
@@ -147,7 +168,18 @@ const servicesSchema = z.strictObject({
 });
 
 const stackConfigSchema = z.strictObject({
-    namePrefix: v.resourceName,
+    /** Prefix of every name; the stack name by default. */
+    namePrefix: v.resourceName.superRefine((prefix, ctx) => {
+        // Said only of a name that is otherwise right, so that one problem gets one message.
+        if (v.NAME_PATTERN.test(prefix) && prefix.length > v.LIMITS.namePrefix) {
+            ctx.addIssue({
+                code: "custom",
+                message:
+                    `use at most ${v.LIMITS.namePrefix} characters: the storage script takes container names of at most 32, and "<prefix>-inference" is 10 more ` +
+                    "(the stack name is the default: set mmagent:namePrefix to a shorter name)",
+            });
+        }
+    }),
     allowPublicBind: z.boolean().default(false),
     host: hostSchema.prefault({}),
     storage: storageSchema,
@@ -254,8 +286,9 @@ function problemsFromIssue(issue: z.core.$ZodIssue, input: unknown): ConfigProbl
     return [{ propertyPath: path || "(config)", reason }];
 }
 
+/** How far a union branch got: a wrong type or a wrong literal at the top says "not this branch". */
 function deepest(issues: z.core.$ZodIssue[]): number {
-    return Math.max(0, ...issues.map((i) => i.path.length + (i.code === "invalid_type" ? 0 : 1)));
+    return Math.max(0, ...issues.map((i) => i.path.length + (i.code === "invalid_type" || i.code === "invalid_value" ? 0 : 1)));
 }
 
 export function formatPath(path: PropertyKey[]): string {
@@ -286,7 +319,9 @@ function crossFieldProblems(c: StackConfig, ctx: ConfigContext): ConfigProblem[]
 
     // Storage root per backend.
     const root = c.storage.root;
-    if (c.storage.backend === "zfs") {
+    if (c.storage.backend !== "zfs" && root.length > v.LIMITS.storageRootPath) {
+        add("storage.root", `a storage root has at most ${v.LIMITS.storageRootPath} characters (this one has ${root.length}): choose a shorter path`);
+    } else if (c.storage.backend === "zfs") {
         const r = v.zfsDataset.safeParse(root);
         if (!r.success) add("storage.root", `for the zfs backend, ${r.error.issues[0].message}`);
     } else {

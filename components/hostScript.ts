@@ -70,22 +70,66 @@ export const RUN_STDIN_SCRIPT =
 
 const PARAM_NAME = /^MMAGENT_[A-Z0-9_]+$/;
 
-/** The program sent on stdin: a preamble that decodes the parameters, then the script. */
+/**
+ * The most bytes the kernel copies for one environment string at `execve`: MAX_ARG_STRLEN,
+ * 32 pages, i.e. 131072 with 4 KiB pages (larger pages only raise it), counting `NAME=`, the value
+ * and the terminating NUL. The preamble exports every parameter, so one longer variable makes
+ * every command the script later runs fail with E2BIG ("Argument list too long"), whatever that
+ * command is: `docker version` would report "Docker ... does not answer". Config validation keeps
+ * each value far below this (the limits in validators.ts `LIMITS`); this is the last line.
+ */
+export const MAX_ENV_STRING_BYTES = 131072;
+
+/** The most bytes a parameter's value may have: {@link MAX_ENV_STRING_BYTES} less `NAME=` and the NUL. */
+export function maxParamBytes(name: string): number {
+    return MAX_ENV_STRING_BYTES - Buffer.byteLength(name) - 2;
+}
+
+/** Why a parameter is refused for its size; `bytes` is a number, or a printf `%s` in the preamble. */
+function paramTooLong(name: string, bytes: string): string {
+    return (
+        `parameter ${name} is ${bytes} bytes; the kernel passes at most ${MAX_ENV_STRING_BYTES} bytes per variable (NAME=value and a NUL), ` +
+        `so at most ${maxParamBytes(name)} for this one, and every command the script ran would fail with "Argument list too long"`
+    );
+}
+
+function checkParamName(name: string): void {
+    if (!PARAM_NAME.test(name)) throw new Error(`host script parameter ${name} must match ${PARAM_NAME}`);
+}
+
+/**
+ * The program sent on stdin: a preamble that decodes the parameters, then the script. Refuses a
+ * NUL byte (an environment variable cannot hold one) and a value over {@link maxParamBytes}, each
+ * naming the parameter, before anything reaches a host.
+ */
 export function renderScriptStdin(script: HostScriptName, params: Record<string, string>): string {
     const preamble = Object.entries(params).map(([name, value]) => {
+        checkParamName(name);
         if (value.includes("\0")) throw new Error(`host script parameter ${name} contains a NUL byte`);
-        return paramLine(name, Buffer.from(value, "utf8"));
+        const bytes = Buffer.from(value, "utf8");
+        if (bytes.length > maxParamBytes(name)) throw new Error(`host script ${paramTooLong(name, String(bytes.length))}: nothing was sent to the host`);
+        return paramLine(name, bytes);
     });
     return ["#!/usr/bin/env bash", "# parameters (base64, decoded here)", ...preamble, "", readHostScript(script)].join("\n");
 }
 
 /**
  * One preamble line: the bytes base64-encoded (no shell syntax can survive that alphabet) and
- * decoded into an exported variable. Exported so tests can send bytes that are not text.
+ * decoded into a variable, whose size in bytes (`${#…}` under `LC_ALL=C`, in a subshell so the
+ * caller's locale stays) is checked before it is exported: a value the kernel would refuse at
+ * every later `execve` stops the program here with one stderr line naming the parameter. Only
+ * builtins run between the decoding and the check, and each earlier variable is already checked,
+ * so nothing can fail with E2BIG first. Exported so tests can send bytes that are not text (or
+ * too many of them), which {@link renderScriptStdin} would refuse.
  */
 export function paramLine(name: string, bytes: Buffer): string {
-    if (!PARAM_NAME.test(name)) throw new Error(`host script parameter ${name} must match ${PARAM_NAME}`);
-    return `${name}="$(printf '%s' '${bytes.toString("base64")}' | base64 -d)"; export ${name}`;
+    checkParamName(name);
+    return (
+        `${name}="$(printf '%s' '${bytes.toString("base64")}' | base64 -d)"; ` +
+        `mmagent_bytes="$(LC_ALL=C; printf '%s' "\${#${name}}")"; ` +
+        `if [ "$mmagent_bytes" -gt ${maxParamBytes(name)} ]; then printf 'mmagent: ${paramTooLong(name, "%s")}: the script did not start\\n' "$mmagent_bytes" >&2; exit 1; fi; ` +
+        `export ${name}`
+    );
 }
 
 export interface HostScriptArgs {

@@ -8,6 +8,68 @@
 import * as ipaddr from "ipaddr.js";
 import { z } from "zod";
 
+/**
+ * Length limits of the config strings that reach a host script as a parameter (components/
+ * hostScript.ts: each becomes an exported `MMAGENT_*` variable). The kernel passes at most
+ * 131072 bytes per variable to a command (MAX_ARG_STRLEN; the renderer and the script's preamble
+ * refuse more, naming the parameter), but every limit here is what the value can sensibly be, far
+ * below that, so a mistake is refused at its `mmagent:` key path before anything runs. Lists that
+ * are joined into one parameter have a count limit too. README's config reference lists them.
+ */
+export const LIMITS = {
+    /**
+     * `namePrefix`: the storage script takes container names of at most 32 characters (`NAME_RE`,
+     * as {@link resourceName}), and the longest container name is `<prefix>-inference` (or
+     * `-vector-db`), 10 more.
+     */
+    namePrefix: 22,
+    /**
+     * Entries of a GPU list (`host.gpus`, `services.<role>.gpus`), joined with "," into
+     * MMAGENT_GPUS / MMAGENT_SMOKE_GPUS: indices go to 63, and 16 GPUs with 7 MIG instances each
+     * are 112 UUIDs. 128 UUIDs of 40 characters are 5 KiB; the smoke test's union of the two
+     * GPU-capable roles' lists at most 10 KiB.
+     */
+    gpus: 128,
+    /** `host.toolkitVersion` (MMAGENT_TOOLKIT_VERSION): NVIDIA's are like "1.18.0-1"; room for any Debian version. */
+    toolkitVersion: 128,
+    /** A `host.sysctls` key: the longest real ones, `net.ipv6.conf.<interface>.<setting>`, are under 80. */
+    sysctlKey: 128,
+    /** A `host.sysctls` value: numbers and short word lists such as "4096 87380 6291456". */
+    sysctlValue: 256,
+    /**
+     * Entries of `host.sysctls`, joined as `key=value` lines into MMAGENT_SYSCTLS: at most
+     * 64 × (128 + 1 + 256) + 63 = 24 703 bytes.
+     */
+    sysctls: 64,
+    /**
+     * An image reference (`*.image`, `host.gpuSmokeTestImage`: MMAGENT_NEXT_IMAGE,
+     * MMAGENT_EXPECT_IMAGE, MMAGENT_SMOKE_IMAGE): the longest Docker takes is a 255-character
+     * name, a 128-character tag and a sha256 digest (455); the scripts take 512.
+     */
+    imageReference: 512,
+    /**
+     * `storage.root` as a path (btrfs, dir; MMAGENT_ROOT): the scripts add at most
+     * `/.snapshots/<volume>/<snapshot>.json.tmp` (111 characters), far inside PATH_MAX (4096).
+     */
+    storageRootPath: 1024,
+    /**
+     * `storage.root` as a ZFS dataset (MMAGENT_ROOT): ZFS names, snapshots included, have at most
+     * 255 characters, and a restore renames a volume to
+     * `<root>/mmagent-replaced/<volume>-<stamp>@<snapshot>`, up to 129 more.
+     */
+    zfsDataset: 126,
+    /**
+     * `services.<role>.extraVolumes` entries: a service's writable volume names are joined with
+     * " " into MMAGENT_VOLUMES, at most (5 + 32) × 33 bytes.
+     */
+    extraVolumes: 32,
+    /**
+     * A `storage.quotasGiB` value (MMAGENT_QUOTA_GIB), 1 PiB: any number prints in at most 24
+     * characters, but from 1e21 up as "1e+21", which the storage script refuses as not a number.
+     */
+    quotaGiB: 1_048_576,
+} as const;
+
 /** A lowercase name usable as a volume, dataset component, Docker name and DNS label. */
 export const NAME_PATTERN = /^[a-z][a-z0-9-]{0,30}[a-z0-9]$/;
 export const resourceName = z
@@ -65,6 +127,7 @@ export const sshHostKey = z.string().superRefine((s, ctx) => {
 /** A Debian package version such as `1.18.0-1`. */
 export const debianVersion = z
     .string()
+    .max(LIMITS.toolkitVersion, `a package version has at most ${LIMITS.toolkitVersion} characters`)
     .regex(/^[0-9][A-Za-z0-9.+~]*(-[A-Za-z0-9.+~]+)?$/, "use a Debian package version such as \"1.18.0-1\"");
 
 /** A GPU chosen by index (`0`) or by UUID (`GPU-…`, `MIG-…`) as `nvidia-smi -L` prints it. */
@@ -73,8 +136,18 @@ export const gpuId = z.union([
     z.string().regex(/^(GPU|MIG)-[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}$/, "use a GPU index (0, 1, …) or a UUID from `nvidia-smi -L`"),
 ]);
 
-export const sysctlKey = z.string().regex(/^[a-z0-9_]+(\.[a-z0-9_-]+)+$/, "use a sysctl key such as \"fs.inotify.max_user_watches\"");
-export const sysctlValue = z.string().regex(/^[A-Za-z0-9._:-]+( [A-Za-z0-9._:-]+)*$/, "use a plain value such as \"524288\" or \"4096 87380 6291456\"");
+export const sysctlKey = z
+    .string()
+    .max(LIMITS.sysctlKey, `a sysctl key has at most ${LIMITS.sysctlKey} characters`)
+    .regex(/^[a-z0-9_]+(\.[a-z0-9_-]+)+$/, "use a sysctl key such as \"fs.inotify.max_user_watches\"");
+export const sysctlValue = z
+    .string()
+    .max(LIMITS.sysctlValue, `a sysctl value has at most ${LIMITS.sysctlValue} characters`)
+    .regex(/^[A-Za-z0-9._:-]+( [A-Za-z0-9._:-]+)*$/, "use a plain value such as \"524288\" or \"4096 87380 6291456\"");
+/** Kernel settings: at most {@link LIMITS.sysctls} of them (they travel as one parameter). */
+export const sysctls = z
+    .record(sysctlKey, sysctlValue)
+    .refine((r) => Object.keys(r).length <= LIMITS.sysctls, `set at most ${LIMITS.sysctls} sysctls here; put the rest in a file of your own under /etc/sysctl.d`);
 
 /**
  * A Docker image reference pinned by tag or digest: `[registry[:port]/]path[:tag][@sha256:<64 hex>]`.
@@ -92,7 +165,7 @@ export interface ParsedImage {
     digest?: string;
 }
 export function parseImageReference(ref: string): ParsedImage | undefined {
-    if (ref.length > 512) return undefined;
+    if (ref.length > LIMITS.imageReference) return undefined;
     const m = IMAGE_PATTERN.exec(ref);
     if (!m) return undefined;
     const repository = m[1] ? `${m[1]}/${m[2]}` : m[2];
@@ -100,7 +173,9 @@ export function parseImageReference(ref: string): ParsedImage | undefined {
 }
 export const imageReference = z.string().superRefine((ref, ctx) => {
     const parsed = parseImageReference(ref);
-    if (!parsed) {
+    if (ref.length > LIMITS.imageReference) {
+        ctx.addIssue({ code: "custom", message: `an image reference has at most ${LIMITS.imageReference} characters (this one has ${ref.length})` });
+    } else if (!parsed) {
         ctx.addIssue({ code: "custom", message: "use an image reference such as \"redis:7.4.6-alpine\" or \"ghcr.io/org/app:1.2@sha256:<64 hex>\"" });
     } else if (!parsed.tag && !parsed.digest) {
         ctx.addIssue({ code: "custom", message: `pin the image: add a tag or a digest, e.g. "${ref}:1.2.3"` });
@@ -128,7 +203,10 @@ export const containerPath = absolutePath;
 /** A ZFS dataset name: `pool[/child…]`, no spaces, no `@`/`#` (those name snapshots and bookmarks). */
 export const zfsDataset = z
     .string()
-    .max(200, "a dataset name has at most 200 characters")
+    .max(
+        LIMITS.zfsDataset,
+        `a dataset name has at most ${LIMITS.zfsDataset} characters here: ZFS names have at most 255, and a restore renames a volume to <root>/mmagent-replaced/<volume>-<stamp>@<snapshot>, up to 129 more`,
+    )
     .regex(/^[A-Za-z][A-Za-z0-9_.:-]*(\/[A-Za-z0-9][A-Za-z0-9_.:-]*)*$/, "use a dataset name such as \"tank/mmagent\" (letters, digits, _ . : -, no spaces)");
 
 /** A cpuset such as `0-3,5`: ascending, non-overlapping indices and ranges. */

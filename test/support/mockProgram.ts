@@ -49,7 +49,8 @@ export function stackFileConfig(stack: string): Record<string, string> {
 /** Decodes the base64 parameters from a host script's stdin (see hostScript.ts). */
 export function decodeScriptParams(stdin: string): Record<string, string> {
     const params: Record<string, string> = {};
-    for (const m of stdin.matchAll(/^(MMAGENT_[A-Z0-9_]+)="\$\(printf '%s' '([A-Za-z0-9+/=]*)' \| base64 -d\)"; export \1$/gm)) {
+    // Each line decodes, checks the size (hostScript.ts paramLine), then exports.
+    for (const m of stdin.matchAll(/^(MMAGENT_[A-Z0-9_]+)="\$\(printf '%s' '([A-Za-z0-9+/=]*)' \| base64 -d\)"; .*; export \1$/gm)) {
         params[m[1]] = Buffer.from(m[2], "base64").toString("utf8");
     }
     return params;

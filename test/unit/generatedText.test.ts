@@ -7,7 +7,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { proxyCaddyConfig } from "../../components/reverseProxyNetwork";
-import { renderScriptStdin, RUN_STDIN_SCRIPT, sudoersLine } from "../../components/hostScript";
+import { MAX_ENV_STRING_BYTES, maxParamBytes, renderScriptStdin, RUN_STDIN_SCRIPT, sudoersLine } from "../../components/hostScript";
 import { prepareHostParams } from "../../components/nvidiaHost";
 import { ensureParams, snapshotParams } from "../../components/storageLayout";
 import { redisConfig } from "../../components/roles";
@@ -53,6 +53,22 @@ test("rendered parameters round-trip through bash byte for byte, and stay inert"
     }
     expect(() => renderScriptStdin("storage", { MMAGENT_X: "a\0b" })).toThrow(/NUL/);
     expect(() => renderScriptStdin("storage", { "MMAGENT_X;rm": "a" })).toThrow(/must match/);
+});
+
+test("a parameter the kernel would not pass (NAME=value and a NUL over 131072 bytes) is refused by name and size, in bytes", () => {
+    const params = (root: string) => ({ MMAGENT_ACTION: "ensure", MMAGENT_BACKEND: "dir", MMAGENT_ROOT: root });
+    // "MMAGENT_ROOT=" is 13 bytes and the NUL one more.
+    expect(MAX_ENV_STRING_BYTES).toBe(131072);
+    expect(maxParamBytes("MMAGENT_ROOT")).toBe(131072 - 13 - 1);
+    expect(() => renderScriptStdin("storage", params(`/${"a".repeat(maxParamBytes("MMAGENT_ROOT") - 1)}`))).not.toThrow();
+    expect(() => renderScriptStdin("storage", params(`/${"a".repeat(maxParamBytes("MMAGENT_ROOT"))}`))).toThrow(
+        'host script parameter MMAGENT_ROOT is 131059 bytes; the kernel passes at most 131072 bytes per variable (NAME=value and a NUL), so at most 131058 for this one, ' +
+            'and every command the script ran would fail with "Argument list too long": nothing was sent to the host',
+    );
+    // Bytes, not characters: 65 530 "é" are 131 060 bytes.
+    expect(() => renderScriptStdin("storage", params("é".repeat(65_530)))).toThrow(/parameter MMAGENT_ROOT is 131060 bytes/);
+    // The first parameter over the limit is the one named.
+    expect(() => renderScriptStdin("prepare-host", { MMAGENT_GPUS: "none", MMAGENT_SYSCTLS: "x".repeat(200_000) })).toThrow(/^host script parameter MMAGENT_SYSCTLS is 200000 bytes/);
 });
 
 test("the create command and the sudoers line it asks for", () => {

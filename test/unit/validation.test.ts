@@ -4,6 +4,11 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { ConfigContext, parseStackConfig, RawStackConfig, StackConfig } from "../../components/config";
+import { MAX_ENV_STRING_BYTES, renderScriptStdin } from "../../components/hostScript";
+import { prepareHostParams } from "../../components/nvidiaHost";
+import { planGuards, planSmokeTestGpus, planVolumes } from "../../components/stack";
+import { ensureParams, restoreParams, snapshotParams } from "../../components/storageLayout";
+import { LIMITS } from "../../components/validators";
 
 const ctx: ConfigContext = { stackName: "test", projectDir: "/proj", hasSshPrivateKey: true };
 
@@ -43,6 +48,14 @@ test("the base config is valid and gets defaults", () => {
     expect(c.services.cache.maxMemoryMiB).toBe(256);
     expect(c.host.sysctls).toEqual({ "fs.inotify.max_user_watches": "524288" });
 });
+
+/** A GPU UUID, distinct per `i`. */
+const uuid = (i: number) => `GPU-${i.toString(16).padStart(8, "0")}-1111-2222-3333-444444444444`;
+/** An image reference of exactly `n` characters (n >= 3). */
+const imageOf = (n: number) => `${"a".repeat(n - 2)}:1`;
+/** `n` sysctls, each key and value of the given lengths. */
+const sysctlsOf = (n: number, keyLength = 20, valueLength = 1) =>
+    Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${String(i).padStart(3, "0")}.${"x".repeat(keyLength - 5)}`, "9".repeat(valueLength)]));
 
 // [description, change, expected key path, reason fragment]
 const BAD: [string, (c: Record<string, any>) => void, string, RegExp][] = [
@@ -143,11 +156,33 @@ const BAD: [string, (c: Record<string, any>) => void, string, RegExp][] = [
     ["capability DAC_READ_SEARCH", (c) => (c.services.agent.capAdd = ["DAC_READ_SEARCH"]), "mmagent:services.agent.capAdd[0]", /shocker/],
     ["namePrefix with uppercase", (c) => (c.namePrefix = "Prod"), "mmagent:namePrefix", /lowercase/],
     ["storage missing", (c) => delete c.storage, "mmagent:storage", /required/],
+    ["GPU selection of the wrong type", (c) => (c.host.gpus = "0"), "mmagent:host.gpus", /"none", "all" or a list of GPU indices\/UUIDs/],
+    // Length limits (validators.ts LIMITS): every string that becomes a host-script parameter.
+    ["namePrefix too long for the storage script's container names", (c) => (c.namePrefix = "a".repeat(23)), "mmagent:namePrefix", /at most 22 characters: .*container names of at most 32.*"<prefix>-inference"/],
+    ["default namePrefix (the stack name) too long", () => undefined, "mmagent:namePrefix", /set mmagent:namePrefix to a shorter name/],
+    ["too many GPUs", (c) => (c.host.gpus = Array.from({ length: 129 }, (_, i) => uuid(i))), "mmagent:host.gpus", /at most 128 GPUs, or use "all"/],
+    ["too many GPUs for a service", (c) => ((c.host.gpus = "all"), (c.services.inference = { gpus: Array.from({ length: 129 }, (_, i) => uuid(i)) })), "mmagent:services.inference.gpus", /at most 128 GPUs/],
+    ["toolkit version too long", (c) => (c.host.toolkitVersion = `1.${"0".repeat(127)}`), "mmagent:host.toolkitVersion", /at most 128 characters/],
+    ["sysctl key too long", (c) => (c.host.sysctls = sysctlsOf(1, 129)), `mmagent:host.sysctls.k000.${"x".repeat(124)}`, /invalid key: a sysctl key has at most 128 characters/],
+    ["sysctl value too long", (c) => (c.host.sysctls = { "vm.swappiness": "1".repeat(257) }), "mmagent:host.sysctls.vm.swappiness", /at most 256 characters/],
+    ["sysctl value over the kernel's per-variable limit (issue 11)", (c) => (c.host.sysctls = { "vm.swappiness": "1".repeat(200_000) }), "mmagent:host.sysctls.vm.swappiness", /at most 256 characters/],
+    ["too many sysctls", (c) => (c.host.sysctls = sysctlsOf(65)), "mmagent:host.sysctls", /at most 64 sysctls.*\/etc\/sysctl\.d/],
+    ["smoke-test image too long", (c) => (c.host.gpuSmokeTestImage = imageOf(513)), "mmagent:host.gpuSmokeTestImage", /at most 512 characters \(this one has 513\)/],
+    ["service image too long", (c) => (c.services.agent.image = imageOf(513)), "mmagent:services.agent.image", /at most 512 characters/],
+    ["proxy image too long", (c) => (c.proxy.image = imageOf(100_000)), "mmagent:proxy.image", /at most 512 characters/],
+    ["btrfs root too long", (c) => (c.storage.root = `/srv/${"a".repeat(1020)}`), "mmagent:storage.root", /at most 1024 characters \(this one has 1025\)/],
+    ["dir root too long (relative)", (c) => Object.assign(c.storage, { backend: "dir", root: `data/${"a".repeat(1020)}` }), "mmagent:storage.root", /at most 1024 characters/],
+    ["zfs dataset too long for a restore's names", (c) => Object.assign(c.storage, { backend: "zfs", root: `tank/${"a".repeat(122)}` }), "mmagent:storage.root", /zfs backend, a dataset name has at most 126 characters here: ZFS names have at most 255/],
+    ["too many extra volumes", (c) => (c.services.agent.extraVolumes = Array.from({ length: 33 }, (_, i) => ({ name: `extra-${i}`, profile: "text", target: `/extra/${i}` }))), "mmagent:services.agent.extraVolumes", /at most 32 extra volumes/],
+    ["quota too large to print as a plain number", (c) => (c.storage.quotasGiB = { "agent-db": 1e21 }), "mmagent:storage.quotasGiB.agent-db", /at most 1048576 GiB/],
+    ["restoreFrom longer than a snapshot name", (c) => (c.services.agent.restoreFrom = `mmagent-pre-${"a".repeat(41)}`), "mmagent:services.agent.restoreFrom", /pulumi stack output snapshots/],
 ];
 
-describe.each(BAD)("refuses %s", (_title, change, keyPath, reason) => {
-    test(`names ${keyPath}`, () => {
-        const errors = errorsOf(withChange(change));
+describe.each(BAD)("refuses %s", (title, change, keyPath, reason) => {
+    test(`names ${keyPath.length > 80 ? `${keyPath.slice(0, 77)}...` : keyPath}`, () => {
+        // One case runs under a stack name too long for the default namePrefix.
+        const context = title.startsWith("default namePrefix") ? { ...ctx, stackName: "production-eu-west-gpu1" } : ctx;
+        const errors = errorsOf(withChange(change), context);
         const hit = errors.find((e) => e.propertyPath === keyPath);
         expect({ errors, hit: hit !== undefined }).toEqual({ errors, hit: true });
         expect(hit!.reason).toMatch(reason);
@@ -157,6 +192,74 @@ describe.each(BAD)("refuses %s", (_title, change, keyPath, reason) => {
 test(`at least 40 bad configs are covered (${BAD.length})`, () => {
     expect(BAD.length).toBeGreaterThanOrEqual(40);
     console.log(`validation: ${BAD.length} hand-written bad configs, each refused with its key path`);
+});
+
+/**
+ * The longest config validation accepts: every string that becomes a host-script parameter at
+ * its limit, every list at its count. With host.gpus "all" the two GPU-capable roles may list
+ * different GPUs, so the smoke test's union is twice as long as with a listed host.
+ */
+function longestConfig(kind: "zfs" | "btrfs", hostGpus: "list" | "all"): Record<string, any> {
+    const prefix = `p${"x".repeat(LIMITS.namePrefix - 1)}`;
+    const gpuIds = (from: number) => Array.from({ length: LIMITS.gpus }, (_, i) => uuid(from + i));
+    const image = `registry.example.com/${"a".repeat(LIMITS.imageReference - 21 - 1 - 128 - 72)}:${"t".repeat(128)}@sha256:${"0".repeat(64)}`;
+    const extraVolumes = (role: string) =>
+        Array.from({ length: LIMITS.extraVolumes }, (_, i) => ({ name: `${role}-${String(i).padStart(2, "0")}-${"v".repeat(32 - role.length - 4)}`, profile: "db", target: `/extra/${i}` }));
+    const service = (role: string, gpus?: unknown) => ({ enabled: true, image, extraVolumes: extraVolumes(role), restoreFrom: `mmagent-replaced-${"0".repeat(40)}`, ...(gpus ? { gpus } : {}) });
+    return {
+        namePrefix: prefix,
+        host: {
+            connection: { kind: "local" },
+            gpus: hostGpus === "list" ? gpuIds(0) : "all",
+            toolkitVersion: `1.${"0".repeat(LIMITS.toolkitVersion - 2)}`,
+            sysctls: sysctlsOf(LIMITS.sysctls, LIMITS.sysctlKey, LIMITS.sysctlValue),
+            gpuSmokeTestImage: image,
+        },
+        storage: {
+            backend: kind,
+            root: kind === "zfs" ? `tank/${"d".repeat(LIMITS.zfsDataset - 5)}` : `/srv/${"d".repeat(LIMITS.storageRootPath - 5)}`,
+            quotasGiB: { "agent-db": LIMITS.quotaGiB, "inference-models": 0.1 + 0.2 },
+        },
+        proxy: { image },
+        services: {
+            // Listed host GPUs bound the roles' lists; with "all", the two lists may differ.
+            inference: service("inf", gpuIds(0)),
+            agent: service("agt", gpuIds(hostGpus === "list" ? 0 : LIMITS.gpus)),
+            cache: service("cch"),
+            vectorDb: service("vdb"),
+        },
+    };
+}
+
+describe("length limits keep every host-script parameter far below the kernel's 128 KiB per variable", () => {
+    test.each([
+        ["zfs", "list"],
+        ["btrfs", "all"],
+    ] as const)("the longest %s config validation accepts (host GPUs: %s)", (kind, hostGpus) => {
+        const config = parseStackConfig(longestConfig(kind, hostGpus), ctx);
+        const steps: { script: "prepare-host" | "storage"; params: Record<string, string> }[] = [
+            { script: "prepare-host", params: prepareHostParams({ ...config.host, smokeTestGpus: planSmokeTestGpus(config) }) },
+        ];
+        const volumes = planVolumes(config);
+        for (const v of volumes) steps.push({ script: "storage", params: ensureParams(config.storage, v) });
+        for (const guard of Object.values(planGuards(config))) {
+            const names = volumes.filter((v) => v.service === guard.container && !v.readOnly).map((v) => v.name);
+            steps.push({ script: "storage", params: snapshotParams({ ...config.storage, keepSnapshots: config.storage.retention.keep }, names, guard, "mmagent-pre-1a2b3c4d") });
+            if (guard.restoreFrom) steps.push({ script: "storage", params: restoreParams(config.storage, names, guard) });
+        }
+        // Each parameter as the kernel counts it: NAME=value and a NUL.
+        const sizes = steps.flatMap((s) => Object.entries(s.params).map(([name, value]) => ({ name, bytes: Buffer.byteLength(`${name}=${value}`) + 1 })));
+        const largest = sizes.reduce((a, b) => (b.bytes > a.bytes ? b : a));
+        console.log(`longest ${kind} config: ${steps.length} host-script steps; largest parameter ${largest.name}, ${largest.bytes} bytes (kernel: ${MAX_ENV_STRING_BYTES})`);
+        expect(largest.bytes).toBeLessThanOrEqual(MAX_ENV_STRING_BYTES / 4);
+        for (const s of steps) expect(() => renderScriptStdin(s.script, s.params)).not.toThrow();
+        // The joined lists are at their counts, so this really is the longest.
+        const prepare = steps[0].params;
+        expect(prepare.MMAGENT_SYSCTLS.split("\n")).toHaveLength(LIMITS.sysctls);
+        expect((hostGpus === "list" ? prepare.MMAGENT_GPUS : prepare.MMAGENT_SMOKE_GPUS).split(",")).toHaveLength(hostGpus === "list" ? LIMITS.gpus : 2 * LIMITS.gpus);
+        expect(Math.max(...steps.map((s) => (s.params.MMAGENT_VOLUMES ?? "").split(" ").length))).toBeGreaterThan(LIMITS.extraVolumes);
+        expect(config.storage.root).toHaveLength(kind === "zfs" ? LIMITS.zfsDataset : LIMITS.storageRootPath);
+    });
 });
 
 test("all problems are reported at once", () => {
