@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prepares a fresh Debian machine for the real-engine tests, and tears down what it started.
 #
-#   scripts/test-host.sh up     install packages, start dockerd if none answers,
+#   scripts/test-host.sh up     install packages, start dockerd if none answers, remove what
+#                               killed test runs left (scripts/reap-test-leftovers.sh),
 #                               build the test image unless its tag exists
 #   scripts/test-host.sh down   stop the dockerd this script started (by pid), nothing else
 #   scripts/test-host.sh restart-engine
@@ -37,6 +38,11 @@ start_engine() {
   done
   log "dockerd did not answer within 60 s; see $STATE_DIR/dockerd.log"
   exit 1
+}
+
+# Keeps $STATE_DIR (the reaper keeps the caller's MMAGENT_TEST_STATE) and anything of a live run.
+reap_leftovers() {
+  MMAGENT_TEST_STATE="$STATE_DIR" bash "$(dirname "${BASH_SOURCE[0]}")/reap-test-leftovers.sh"
 }
 
 build_test_image() {
@@ -81,7 +87,7 @@ restart_engine() {
 }
 
 case "${1:-}" in
-  up) mkdir -p "$STATE_DIR"; install_packages; start_engine; build_test_image ;;
+  up) mkdir -p "$STATE_DIR"; install_packages; start_engine; reap_leftovers; build_test_image ;;
   down) down ;;
   restart-engine) restart_engine ;;
   *) echo "usage: $0 up|down|restart-engine" >&2; exit 2 ;;

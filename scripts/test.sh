@@ -6,6 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [[ -d node_modules ]] || npm install --no-audit --no-fund
+# What an earlier run left when it was killed before its own cleanup (loop devices, mounts, temp
+# folders, test containers and users), found by the tests' prefixes; nothing while another test
+# run of this project is live.
+bash scripts/reap-test-leftovers.sh
 npx tsc --noEmit -p .
 npx jest --selectProjects unit "$@"
 npx jest --selectProjects real --runInBand "$@"

@@ -16,7 +16,8 @@ import { removeSshClientDir, requirePrerequisites } from "../support/host";
 import { providerEnvironment } from "../support/providers/dockerProvider";
 import { REMOTE_HOST_SCRIPT, RemoteHostEnv, remoteHostEnv } from "../support/remoteHost";
 
-const DIR = defaultDockerSshDir("mmagent", "dockerssh-test", "host");
+// The stack name carries the tests' prefix: a killed run's folder is found (scripts/reap-test-leftovers.sh).
+const DIR = defaultDockerSshDir("mmagent", "mmtest-dockerssh", "host");
 const ABS_DIR = path.join(os.userInfo().homedir, DIR.slice(2));
 let env: RemoteHostEnv;
 let url: string;

@@ -38,7 +38,7 @@ describe("no GPU, real Docker engine", () => {
     });
 
     test("Docker missing on the host: a clear error before anything else", () => {
-        const r = spawnSync("docker", ["run", "--rm", "-i", "--network", "none", TEST_IMAGE, "sh", "-c", RUN_STDIN_SCRIPT], {
+        const r = spawnSync("docker", ["run", "--rm", "-i", "--name", `mmtest-prepare-nodocker-${process.pid}`, "--network", "none", TEST_IMAGE, "sh", "-c", RUN_STDIN_SCRIPT], {
             input: renderScriptStdin("prepare-host", prepareHostParams({ gpus: "none" })),
             encoding: "utf8",
         });

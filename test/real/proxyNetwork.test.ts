@@ -89,7 +89,7 @@ test("the generated config passes `caddy validate` of the real binary (and a bro
     const validate = (config: unknown) => {
         const file = path.join(work, `validate-${Math.random().toString(36).slice(2)}.json`);
         fs.writeFileSync(file, JSON.stringify(config));
-        return spawnSync("docker", ["run", "--rm", "-v", `${file}:/c.json:ro`, TEST_IMAGE, "caddy", "validate", "--config", "/c.json"], { encoding: "utf8" });
+        return spawnSync("docker", ["run", "--rm", "--name", `mmtest-${path.basename(file, ".json")}`, "-v", `${file}:/c.json:ro`, TEST_IMAGE, "caddy", "validate", "--config", "/c.json"], { encoding: "utf8" });
     };
     for (const tls of ["internal", "off"] as const) {
         const ok = validate(proxyCaddyConfig({ ...args, tls, httpsPort: 18443 }));

@@ -40,8 +40,9 @@ function fetchByName(network: string, curlFlags: string[] = []): { started: bool
         docker(["rm", "-f", server]);
         return { started: false, out: s.out };
     }
-    const wait = docker(["run", "--rm", "--network", network, TEST_IMAGE, "sh", "-c", "for i in $(seq 50); do getent hosts \"$1\" >/dev/null && break; sleep 0.1; done", "-", server]);
-    const c = docker(["run", "--rm", "--network", network, TEST_IMAGE, "curl", "-s", "-m", "3", ...curlFlags, "-w", " %{http_code}", `http://${server}:8000/`]);
+    // Named with the prefix like everything here, so a killed run's containers can be found.
+    const wait = docker(["run", "--rm", "--name", `${network}-wait`, "--network", network, TEST_IMAGE, "sh", "-c", "for i in $(seq 50); do getent hosts \"$1\" >/dev/null && break; sleep 0.1; done", "-", server]);
+    const c = docker(["run", "--rm", "--name", `${network}-cli`, "--network", network, TEST_IMAGE, "curl", "-s", "-m", "3", ...curlFlags, "-w", " %{http_code}", `http://${server}:8000/`]);
     docker(["rm", "-f", server]);
     return { started: wait.ok, out: c.out };
 }

@@ -11,8 +11,13 @@ import * as path from "path";
 import { REPO_ROOT, stackFileConfig } from "./mockProgram";
 import { TEST_IMAGE } from "./host";
 
-export const E2E_PREFIX = "e2e";
-export const E2E_NETWORK = "mmagent-e2e";
+/**
+ * Everything the test stacks create on the engine starts with the tests' prefix `mmtest-`
+ * (containers, volumes, networks), so scripts/reap-test-leftovers.sh finds what a killed run
+ * left, and nothing of a real deployment on the same engine looks like it.
+ */
+export const E2E_PREFIX = "mmtest-e2e";
+export const E2E_NETWORK = "mmtest-e2e";
 export const E2E_HTTP_PORT = 18080;
 export const E2E_HTTPS_PORT = 18443;
 export const E2E_AGENT_HOST = "agent.localhost";
@@ -97,8 +102,8 @@ export function e2eStackConfig(opts: E2eStackOptions): Record<string, string> {
     return Object.fromEntries(Object.entries(config).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]));
 }
 
-export const PROD_PREFIX = "rprod";
-export const PROD_NETWORK = "mmagent-rprod";
+export const PROD_PREFIX = "mmtest-rprod";
+export const PROD_NETWORK = "mmtest-rprod";
 export const PROD_HTTP_PORT = 28080;
 export const PROD_HTTPS_PORT = 28443;
 

@@ -19,11 +19,14 @@ import { payloads } from "../support/injection";
 const RUNS = Number(process.env.FUZZ_RUNS ?? 1000);
 const TOP_LEVEL_KEYS = new Set(["namePrefix", "allowPublicBind", "host", "storage", "network", "proxy", "services", "sshPrivateKey"]);
 
+/** The stack: with the tests' prefix, so what it writes on the machine is found as a test's (scripts/reap-test-leftovers.sh). */
+const STACK = "mmtest-fuzz";
+
 // An ssh config makes the program write its key files (components/dockerSsh.ts): remove this test's.
 const SSH_ROOT = path.join(os.userInfo().homedir, ".mmagent", "ssh");
 const removeFuzzSshDirs = () => {
     if (!fs.existsSync(SSH_ROOT)) return;
-    for (const d of fs.readdirSync(SSH_ROOT).filter((d) => d.startsWith("mmagent.fuzz."))) removeSshClientDir(path.join(SSH_ROOT, d));
+    for (const d of fs.readdirSync(SSH_ROOT).filter((d) => d.startsWith(`mmagent.${STACK}.`))) removeSshClientDir(path.join(SSH_ROOT, d));
 };
 afterAll(removeFuzzSshDirs);
 
@@ -38,7 +41,7 @@ beforeAll(async () => {
             },
         },
         "mmagent",
-        "fuzz",
+        STACK,
         false,
         "organization",
     );
@@ -164,7 +167,7 @@ test(`${RUNS} generated configs: accepted ones build the stack under mocks, reje
         fc.asyncProperty(rawWithTypos, fc.boolean(), async (raw, hasKey) => {
             let config;
             try {
-                config = parseStackConfig(raw as Record<string, unknown>, { stackName: "fuzz", projectDir: "/proj", hasSshPrivateKey: hasKey });
+                config = parseStackConfig(raw as Record<string, unknown>, { stackName: STACK, projectDir: "/proj", hasSshPrivateKey: hasKey });
             } catch (e) {
                 if (!pulumi.InputPropertiesError.isInstance(e)) throw new Error(`not an InputPropertiesError: ${String(e)}`);
                 expect(e.errors.length).toBeGreaterThan(0);
