@@ -65,7 +65,7 @@ test("every container is healthy, hardened, and on the stack's IPv6 network", as
         expect(c.Mounts.map((m) => m.Source).join(" ")).not.toContain("docker.sock");
         const endpoint = c.NetworkSettings.Networks[E2E_NETWORK];
         expect(endpoint.GlobalIPv6Address).toMatch(/^fd6d:6d61:6765:e2e:/);
-        expect(endpoint.IPAddress).toMatch(/^172\.30\.222\./);
+        expect(endpoint.IPAddress).toMatch(/^172\.16\.222\./);
     }
     const proxy = await docker.getContainer(`${E2E_PREFIX}-proxy`).inspect();
     const published = Object.values(proxy.HostConfig.PortBindings ?? {}).flat() as { HostIp: string; HostPort: string }[];
