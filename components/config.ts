@@ -116,8 +116,11 @@ const proxySchema = z.strictObject({
     httpsPort: v.port.default(443),
     tls: z.enum(["acme", "internal", "off"], { error: "set tls to \"acme\", \"internal\" or \"off\"" }).default("internal"),
     acmeEmail: z.email("use an e-mail address for the ACME account").optional(),
-    /** Caddy's admin API: "off", or "loopback" (the container's own 127.0.0.1, reached with `docker exec`). Never published. */
-    adminApi: z.enum(["off", "loopback"], { error: "set adminApi to \"off\" or \"loopback\": the admin API is never published" }).default("off"),
+    /**
+     * Caddy's admin API: "loopback" (the container's own 127.0.0.1, reached with `docker exec`; route
+     * changes load in place), or "off" (route changes restart the proxy). Never published.
+     */
+    adminApi: z.enum(["off", "loopback"], { error: "set adminApi to \"off\" or \"loopback\": the admin API is never published" }).default("loopback"),
     routes: z.array(routeSchema).default([]),
 });
 
@@ -446,7 +449,10 @@ function allRouteHosts(c: StackConfig): { host: string; routePath?: string; path
 }
 
 function plannedVolumeNames(c: StackConfig): { name: string; path: string }[] {
-    const out: { name: string; path: string }[] = [{ name: "proxy-data", path: "proxy" }];
+    const out: { name: string; path: string }[] = [
+        { name: "proxy-data", path: "proxy" },
+        { name: "proxy-config", path: "proxy" },
+    ];
     for (const role of SERVICE_ROLES) {
         const s = c.services[role];
         if (!s.enabled) continue;

@@ -13,7 +13,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { HostAccess } from "./types";
 
-export type HostScriptName = "prepare-host" | "storage";
+export type HostScriptName = "prepare-host" | "storage" | "proxy-config";
 
 export function hostScriptPath(script: HostScriptName): string {
     return path.join(__dirname, "scripts", `${script}.sh`);

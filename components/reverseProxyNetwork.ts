@@ -1,17 +1,34 @@
 /**
  * ReverseProxyNetwork: a user-defined Docker network with IPv6, where containers find each
  * other by name through Docker's DNS, and a Caddy reverse proxy on it whose routes are code.
+ *
+ * The routes live in a file on the host (the proxy's read-only config volume), not in the
+ * container's inputs: a host step (components/scripts/proxy-config.sh) has the proxy image's own
+ * binary validate a new config, writes it, and makes the running proxy load it in place. A route
+ * change is therefore an update of that step alone: the container, its connections and its
+ * listeners stay (test/real/proxyRouteReload.test.ts: 0 failed requests under load).
  */
+import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { buildCaddyConfig, ProxyRoute } from "./caddyConfig";
 import { DEFAULT_IMAGES, DEFAULT_IPV6_SUBNET, PROXY_ADMIN_PORT, PROXY_HEALTH_PORT } from "./config";
 import { hardenedContainer } from "./container";
+import { hostScriptCommand, parseScriptOutput } from "./hostScript";
 import { networkIpamConfigs } from "./networkAddressing";
 import { PROXY_STOP_GRACE_SECONDS } from "./roles";
 import { LABELS, TOKENS } from "./tokens";
+import { HostAccess } from "./types";
 
 export interface ReverseProxyNetworkArgs {
+    /** The host the proxy runs on (local or SSH): its config step writes and loads the routes there. */
+    host: HostAccess;
+    /**
+     * The proxy's config volume: a Docker volume bound to a host directory (a StorageLayout volume
+     * with `readOnly: true`), mounted read-only at {@link PROXY_CONFIG_MOUNT}. The config step writes
+     * `caddy.json` into `hostPath`.
+     */
+    configVolume: { dockerVolumeName: pulumi.Input<string>; hostPath: pulumi.Input<string> };
     /** Docker network name. @default "reverse_proxy" */
     networkName?: string;
     /** IPv6 subnet of the network. @default "fd6d:6d61:6765::/64" (a ULA range) */
@@ -41,7 +58,12 @@ export interface ReverseProxyNetworkArgs {
     tls?: "acme" | "internal" | "off";
     /** ACME account e-mail; required with tls "acme". @default none */
     acmeEmail?: string;
-    /** Caddy admin API: "off" or "loopback" inside the container. @default "off" */
+    /**
+     * Caddy's admin API: "loopback" (the container's own 127.0.0.1, never published) lets a route
+     * change load in place with no failed request; "off" has no admin API, and a route change
+     * restarts the proxy container instead (connections are refused for about a second).
+     * @default "loopback"
+     */
     adminApi?: "off" | "loopback";
     /** Routes: host (and path) → container name and port. @default [] */
     routes?: ProxyRoute[];
@@ -54,10 +76,24 @@ export interface ReverseProxyNetworkArgs {
 export interface ReverseProxyNetworkParts {
     network: docker.Network;
     proxy: docker.Container;
+    /** The host step that validates, writes and loads the proxy's config. */
+    configStep: command.local.Command | command.remote.Command;
     caddyConfig: Record<string, unknown>;
 }
 
-const CADDY_CONFIG_PATH = "/etc/caddy/mmagent.json";
+/** Where the proxy's config volume is mounted in its container (read-only). */
+export const PROXY_CONFIG_MOUNT = "/etc/caddy/mmagent";
+/** The config file the proxy starts from; the config step replaces it atomically. */
+export const PROXY_CONFIG_FILE = `${PROXY_CONFIG_MOUNT}/caddy.json`;
+
+/** What the config step reports (proxy-config.sh's JSON line). */
+export interface ProxyConfigResult {
+    /** Host path of the config file. */
+    file: string;
+    sha256: string;
+    /** "reloaded" in place, "restarted" (admin API off), or "written" (no running proxy yet). */
+    applied: "reloaded" | "restarted" | "written";
+}
 
 /**
  * The proxy's neighbour cache (ARP/NDP) on its network interface, tuned so that a backend
@@ -80,18 +116,39 @@ export const PROXY_SYSCTLS: Record<string, string> = Object.fromEntries(
     ]),
 );
 
-export function proxyCaddyConfig(args: ReverseProxyNetworkArgs): Record<string, unknown> {
+/** The arguments that decide the proxy's Caddy config. */
+export type ProxyConfigArgs = Pick<ReverseProxyNetworkArgs, "routes" | "httpPort" | "httpsPort" | "tls" | "acmeEmail" | "adminApi">;
+
+export function proxyCaddyConfig(args: ProxyConfigArgs): Record<string, unknown> {
     return buildCaddyConfig({
         routes: args.routes ?? [],
         httpPort: args.httpPort ?? 80,
         httpsPort: args.httpsPort ?? 443,
         tls: args.tls ?? "internal",
         acmeEmail: args.acmeEmail,
-        adminApi: args.adminApi ?? "off",
+        adminApi: args.adminApi ?? "loopback",
         healthPort: PROXY_HEALTH_PORT,
         adminPort: PROXY_ADMIN_PORT,
         storageRoot: "/data/caddy",
     });
+}
+
+/** Parameters of the config step (components/scripts/proxy-config.sh). Exported for the host-side tests. */
+export function proxyConfigParams(args: {
+    configDir: string;
+    containerName: string;
+    image: string;
+    adminApi: "off" | "loopback";
+    config: Record<string, unknown>;
+}): Record<string, string> {
+    return {
+        MMAGENT_CONFIG_DIR: args.configDir,
+        MMAGENT_MOUNT: PROXY_CONFIG_MOUNT,
+        MMAGENT_CONFIG: JSON.stringify(args.config, null, 2),
+        MMAGENT_CONTAINER: args.containerName,
+        MMAGENT_IMAGE: args.image,
+        ...(args.adminApi === "loopback" ? { MMAGENT_RELOAD: "api", MMAGENT_ADMIN: `127.0.0.1:${PROXY_ADMIN_PORT}` } : { MMAGENT_RELOAD: "restart" }),
+    };
 }
 
 export function buildReverseProxyNetwork(name: string, args: ReverseProxyNetworkArgs, parent: pulumi.Resource): ReverseProxyNetworkParts {
@@ -111,33 +168,56 @@ export function buildReverseProxyNetwork(name: string, args: ReverseProxyNetwork
     const ports = [{ internal: httpPort, external: httpPort, ip: bindAddress }];
     if (tlsOn) ports.push({ internal: httpsPort, external: httpsPort, ip: bindAddress });
     const containerName = args.containerName ?? `${name}-proxy`;
+    const image = args.image ?? DEFAULT_IMAGES.proxy;
+    const configStep = hostScriptCommand(
+        `${name}-routes`,
+        args.host,
+        {
+            script: "proxy-config",
+            params: pulumi
+                .output(args.configVolume.hostPath)
+                .apply((configDir) => proxyConfigParams({ configDir, containerName, image, adminApi: args.adminApi ?? "loopback", config: caddyConfig })),
+            // The config itself, as data: a preview shows a route change field by field (the
+            // step's stdin carries it base64-encoded).
+            triggers: [caddyConfig],
+        },
+        // After the proxy's storage gates: a pre-change snapshot stops and starts the proxy.
+        { parent, dependsOn: args.dependsOn },
+    );
     const proxy = hardenedContainer(
         `${name}-proxy`,
         {
             containerName,
-            image: args.image ?? DEFAULT_IMAGES.proxy,
+            image,
             networkName: network.name,
             aliases: ["proxy"],
-            command: ["caddy", "run", "--config", CADDY_CONFIG_PATH],
+            command: ["caddy", "run", "--config", PROXY_CONFIG_FILE],
             envs: ["XDG_DATA_HOME=/data", "XDG_CONFIG_HOME=/data/config"],
-            mounts: [{ volumeName: args.dataVolumeName, target: "/data", readOnly: false }],
+            mounts: [
+                { volumeName: args.dataVolumeName, target: "/data", readOnly: false },
+                { volumeName: args.configVolume.dockerVolumeName, target: PROXY_CONFIG_MOUNT, readOnly: true },
+            ],
             ports,
             healthcheck: ["CMD", "wget", "-q", "-O", "/dev/null", `http://127.0.0.1:${PROXY_HEALTH_PORT}/`],
             // Binding 80/443 as a non-privileged process needs this one capability.
             capAdd: Math.min(...ports.map((p) => p.internal)) < 1024 ? ["NET_BIND_SERVICE"] : [],
             stopGraceSeconds: PROXY_STOP_GRACE_SECONDS,
             sysctls: PROXY_SYSCTLS,
-            uploads: [{ file: CADDY_CONFIG_PATH, content: JSON.stringify(caddyConfig, null, 2) }],
             labels: { "mmagent.role": "proxy", ...(args.allowPublicBind ? { [LABELS.allowPublicBind]: "true" } : {}) },
         },
-        { parent, dependsOn: args.dependsOn },
+        // Created only once its config file is on the host.
+        { parent, dependsOn: [...(args.dependsOn ?? []), configStep] },
     );
-    return { network, proxy, caddyConfig };
+    return { network, proxy, configStep, caddyConfig };
 }
 
 export class ReverseProxyNetwork extends pulumi.ComponentResource {
     public readonly network: docker.Network;
     public readonly proxy: docker.Container;
+    /** The host step that validates, writes and loads the proxy's routes. */
+    public readonly configStep: command.local.Command | command.remote.Command;
+    /** What the last config step did: the file, its digest, and how the proxy took it. */
+    public readonly configApplied: pulumi.Output<ProxyConfigResult>;
     /** The network's name, for containers joining it. */
     public readonly networkName: pulumi.Output<string>;
     /** The generated Caddy config (data). */
@@ -150,6 +230,8 @@ export class ReverseProxyNetwork extends pulumi.ComponentResource {
         const parts = buildReverseProxyNetwork(name, args, this);
         this.network = parts.network;
         this.proxy = parts.proxy;
+        this.configStep = parts.configStep;
+        this.configApplied = parts.configStep.stdout.apply((out) => parseScriptOutput<ProxyConfigResult>(`${name}: proxy config`, out));
         this.networkName = parts.network.name;
         this.caddyConfig = parts.caddyConfig;
         this.urls = routeUrls(args);

@@ -44,12 +44,15 @@ export function lastDeployment(prefix: string): pulumi.StackReference {
 }
 
 export const PROXY_DATA_VOLUME = "proxy-data";
+/** The proxy's routes (written by its config step, read-only in the proxy, never snapshotted). */
+export const PROXY_CONFIG_VOLUME = "proxy-config";
 
 /** Every volume of the stack with its profile and the container that writes it. Pure. */
 export function planVolumes(config: StackConfig): VolumeSpec[] {
     const quota = (name: string) => config.storage.quotasGiB[name];
     const volumes: VolumeSpec[] = [
         { name: PROXY_DATA_VOLUME, profile: "text", service: proxyContainerName(config), quotaGiB: quota(PROXY_DATA_VOLUME) },
+        { name: PROXY_CONFIG_VOLUME, profile: "text", readOnly: true, service: proxyContainerName(config), quotaGiB: quota(PROXY_CONFIG_VOLUME) },
     ];
     for (const role of SERVICE_ROLES) {
         const s = config.services[role];
@@ -133,6 +136,11 @@ export function composeStack(config: StackConfig, secrets: StackSecrets = {}): S
     const edge = new ReverseProxyNetwork(
         `${prefix}-edge`,
         {
+            host: host.access,
+            configVolume: {
+                dockerVolumeName: storage.volume(PROXY_CONFIG_VOLUME).dockerVolume.name,
+                hostPath: storage.volume(PROXY_CONFIG_VOLUME).path,
+            },
             networkName: config.network.name,
             ipv6Subnet: config.network.ipv6Subnet,
             ipv4Subnet: config.network.ipv4Subnet,

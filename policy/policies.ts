@@ -13,6 +13,7 @@ export const CONTAINER = "docker:index/container:Container";
 export const VOLUME = "docker:index/volume:Volume";
 export const REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage";
 export const RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword";
+export const COMMANDS = ["command:local:Command", "command:remote:Command"];
 const CADDY_ADMIN_PORT = 2019;
 const RUNTIME_SOCKETS = /(docker|containerd|podman|crio)\.sock/;
 
@@ -40,6 +41,16 @@ function isLoopback(address: string): boolean {
 
 function isEveryInterface(address: string | undefined): boolean {
     return !address || (ipaddr.isValid(address) && ipaddr.process(address).range() === "unspecified");
+}
+
+/** Why a Caddy JSON config's admin API is reachable beyond the container's loopback; undefined when it is not (or this is no Caddy config). */
+function caddyAdminProblem(config: any): string | undefined {
+    if (!config?.apps?.http) return undefined;
+    const admin = config.admin;
+    if (admin?.disabled === true) return undefined;
+    const listen: string = admin?.listen ?? `localhost:${CADDY_ADMIN_PORT}`;
+    const host = listen.startsWith("unix/") ? "localhost" : listen.replace(/^tcp\//, "").replace(/:\d+$/, "").replace(/^\[|\]$/g, "");
+    return isLoopback(host) ? undefined : `listens on ${listen}: set admin.listen to 127.0.0.1:${CADDY_ADMIN_PORT} or disable it`;
 }
 
 /** Tag and digest of an image reference (`host:5000/team/app:1.2@sha256:…`). */
@@ -71,26 +82,33 @@ export const RESOURCE_POLICIES: ResourceValidationPolicy[] = [
             if (hit) report(`${args.name}: ${hit} gives the container control of every container and the host; use an API with a narrow scope instead`);
         },
     },
-    containerPolicy("admin-interfaces-on-loopback", "Caddy's admin API is off or on the container's loopback, and never published.", (p, report) => {
-        for (const port of p.ports ?? []) {
-            if (port.internal === CADDY_ADMIN_PORT) report(`port ${CADDY_ADMIN_PORT} (the Caddy admin API) is published: remove it; reach the API with docker exec`);
-        }
-        for (const u of p.uploads ?? []) {
-            if (!String(u.file).endsWith(".json") || typeof u.content !== "string") continue;
-            let config: any;
-            try {
-                config = JSON.parse(u.content);
-            } catch {
-                continue;
+    {
+        name: "admin-interfaces-on-loopback",
+        description: "Caddy's admin API is off or on the container's loopback, and never published.",
+        validateResource: (args, report) => {
+            const p = args.props;
+            const check = (config: unknown, where: string) => {
+                const problem = caddyAdminProblem(config);
+                if (problem) report(`${args.name}: the Caddy admin API in ${where} ${problem}`);
+            };
+            if (args.type === CONTAINER) {
+                for (const port of p.ports ?? []) {
+                    if (port.internal === CADDY_ADMIN_PORT) report(`${args.name}: port ${CADDY_ADMIN_PORT} (the Caddy admin API) is published: remove it; reach the API with docker exec`);
+                }
+                for (const u of p.uploads ?? []) {
+                    if (!String(u.file).endsWith(".json") || typeof u.content !== "string") continue;
+                    try {
+                        check(JSON.parse(u.content), u.file);
+                    } catch {
+                        continue;
+                    }
+                }
+            } else if (COMMANDS.includes(args.type)) {
+                // ReverseProxyNetwork's config step carries the config it writes and loads as data in its triggers.
+                (p.triggers ?? []).forEach((t: unknown, i: number) => check(t, `triggers[${i}]`));
             }
-            if (!config?.apps?.http) continue;
-            const admin = config.admin;
-            if (admin?.disabled === true) continue;
-            const listen: string = admin?.listen ?? `localhost:${CADDY_ADMIN_PORT}`;
-            const host = listen.startsWith("unix/") ? "localhost" : listen.replace(/^tcp\//, "").replace(/:\d+$/, "").replace(/^\[|\]$/g, "");
-            if (!isLoopback(host)) report(`the Caddy admin API in ${u.file} listens on ${listen}: set admin.listen to 127.0.0.1:${CADDY_ADMIN_PORT} or disable it`);
-        }
-    }),
+        },
+    },
     containerPolicy("no-public-bind-without-consent", "No port is published on every interface unless the stack's config allows it (allowPublicBind).", (p, report) => {
         const allowed = labelsOf(p)[LABELS.allowPublicBind] === "true";
         for (const port of p.ports ?? []) {

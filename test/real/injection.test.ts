@@ -17,6 +17,7 @@ import { HostScriptName, paramLine, readHostScript, renderScriptStdin } from "..
 import { prepareHostParams } from "../../components/nvidiaHost";
 import { planGuards, planVolumes } from "../../components/stack";
 import { ensureParams, restoreParams, snapshotParams } from "../../components/storageLayout";
+import { proxyConfigParams } from "../../components/reverseProxyNetwork";
 import { BtrfsLoop, fakeCommands, requirePrerequisites, runScriptStdin } from "../support/host";
 import { payloads, rawPayloads } from "../support/injection";
 
@@ -26,6 +27,10 @@ const CORPUS = payloads(CANARY);
 const RAW = rawPayloads(CANARY);
 const hostRoot = path.join(work, "host-root");
 const fakeBin = path.join(work, "bin");
+// proxy-config.sh's docker calls (validate in a throwaway container, is the proxy running): a fake
+// that validates anything and finds no proxy, so only the script's own handling of each value runs.
+const proxyFakeBin = path.join(work, "proxy-bin");
+const proxyConfigDir = path.join(work, "proxy-config");
 // The scripts run from a directory holding a valid volume name, so a glob that expanded would show.
 const cwd = path.join(work, "cwd");
 let loop: BtrfsLoop;
@@ -36,6 +41,8 @@ beforeAll(() => {
     fs.mkdirSync(path.join(cwd, "globbed-vol"), { recursive: true });
     // The kernel's sysctls and ZFS are not touched: recording fakes stand in for them.
     fakeCommands(fakeBin, path.join(work, "fakes.log"), { sysctl: "exit 0", zfs: "exit 1" });
+    fakeCommands(proxyFakeBin, path.join(work, "proxy-fakes.log"), { docker: 'case "$1" in run) exit 0 ;; inspect) echo false ;; *) exit 1 ;; esac' });
+    fs.mkdirSync(proxyConfigDir);
 });
 afterAll(() => {
     loop?.destroy();
@@ -57,7 +64,8 @@ function runScript(script: HostScriptName, params: Record<string, string | Buffe
         const body = readHostScript(script);
         stdin = stdin.replace(body, () => `${raw.map(([k, b]) => paramLine(k, b)).join("\n")}\n${body}`);
     }
-    return runScriptStdin(stdin, { cwd, env: { ...process.env, PATH: `${fakeBin}:${process.env.PATH}` }, timeoutMs: 60_000 });
+    const bins = script === "proxy-config" ? `${proxyFakeBin}:${fakeBin}` : fakeBin;
+    return runScriptStdin(stdin, { cwd, env: { ...process.env, PATH: `${bins}:${process.env.PATH}` }, timeoutMs: 60_000 });
 }
 
 const VOL = "inj-vol";
@@ -98,6 +106,12 @@ const SCRIPT_CASES: ScriptCase[] = [
         action: "restore",
         base: () => restoreParams({ backend: "btrfs", root: loop.mountPoint }, [VOL], { container: "", image: "app:1", restoreFrom: SNAP }),
         params: ["MMAGENT_VOLUMES", "MMAGENT_SNAPSHOT", "MMAGENT_CONTAINER", "MMAGENT_EXPECT_IMAGE"],
+    },
+    {
+        script: "proxy-config",
+        action: "proxy config",
+        base: () => proxyConfigParams({ configDir: proxyConfigDir, containerName: "inj-proxy", image: "caddy:2", adminApi: "loopback", config: { apps: {} } }),
+        params: ["MMAGENT_CONFIG_DIR", "MMAGENT_MOUNT", "MMAGENT_CONFIG", "MMAGENT_CONTAINER", "MMAGENT_IMAGE", "MMAGENT_RELOAD", "MMAGENT_ADMIN"],
     },
 ];
 

@@ -8,10 +8,9 @@
 import { spawnSync } from "child_process";
 import * as crypto from "crypto";
 import Docker from "dockerode";
-import { ReverseProxyNetworkArgs } from "../../components/reverseProxyNetwork";
 import { requirePrerequisites, sh, TEST_IMAGE } from "../support/host";
 import { describeLoad, startLoad } from "../support/load";
-import { startProxyContainer } from "../support/proxyContainer";
+import { ProxyTestArgs, removeProxyContainer, startProxyContainer } from "../support/proxyContainer";
 
 const NET = "mmtest_churn";
 const V6 = "fd6d:6d61:6765:97::";
@@ -23,7 +22,7 @@ const VOLUME = "mmtest-churn-proxy-data";
 const RECREATIONS = 20;
 const engine = new Docker();
 
-const args: ReverseProxyNetworkArgs & { containerName: string; networkName: string; httpPort: number } = {
+const args: ProxyTestArgs = {
     networkName: NET,
     containerName: PROXY,
     httpPort: PORT,
@@ -33,7 +32,8 @@ const args: ReverseProxyNetworkArgs & { containerName: string; networkName: stri
 };
 
 function cleanup() {
-    spawnSync("docker", ["rm", "-f", PROXY, BACKEND]);
+    removeProxyContainer(PROXY);
+    spawnSync("docker", ["rm", "-f", BACKEND]);
     spawnSync("docker", ["network", "rm", NET]);
     spawnSync("docker", ["volume", "rm", VOLUME]);
 }

@@ -7,9 +7,9 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { proxyCaddyConfig, ReverseProxyNetworkArgs } from "../../components/reverseProxyNetwork";
+import { proxyCaddyConfig } from "../../components/reverseProxyNetwork";
 import { requirePrerequisites, sh, TEST_IMAGE } from "../support/host";
-import { startProxyContainer } from "../support/proxyContainer";
+import { ProxyTestArgs, removeProxyContainer, startProxyContainer } from "../support/proxyContainer";
 
 const NET = "mmtest_reverse_proxy";
 const V6 = "fd6d:6d61:6765:99::/64";
@@ -19,10 +19,8 @@ const PROXY = "mmtest-proxy";
 const BACKENDS = ["mmtest-agent", "mmtest-files"];
 const work = fs.mkdtempSync(path.join(os.tmpdir(), "mmagent-proxy-"));
 
-const args: ReverseProxyNetworkArgs = {
+const args: ProxyTestArgs = {
     networkName: NET,
-    ipv6Subnet: V6,
-    ipv4Subnet: V4,
     containerName: PROXY,
     httpPort: PORT,
     tls: "off",
@@ -35,7 +33,8 @@ const args: ReverseProxyNetworkArgs = {
 };
 
 function cleanup() {
-    spawnSync("docker", ["rm", "-f", PROXY, ...BACKENDS, "mmtest-filler", "mmtest-client"]);
+    removeProxyContainer(PROXY);
+    spawnSync("docker", ["rm", "-f", ...BACKENDS, "mmtest-filler", "mmtest-client"]);
     spawnSync("docker", ["network", "rm", NET]);
     spawnSync("docker", ["volume", "rm", "mmtest-proxy-data"]);
 }
@@ -69,8 +68,8 @@ beforeAll(async () => {
     sh("docker", ["volume", "create", "mmtest-proxy-data"]);
     for (const b of BACKENDS) startBackend(b, b.replace("mmtest-", ""));
 
-    // The proxy, from the component's exact container args (command, caps, security opts, healthcheck, upload).
-    startProxyContainer(args as typeof args & { containerName: string; networkName: string; httpPort: number });
+    // The proxy, from the component's exact container args (command, caps, security opts, healthcheck, volumes), its config written by the host script.
+    startProxyContainer(args);
 }, 60_000);
 
 afterAll(() => {

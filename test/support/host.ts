@@ -2,7 +2,7 @@
  * Helpers for the real-engine tests: prerequisites, running the project's host scripts exactly
  * as a deployment does (same stdin, same `create` command), and a Btrfs loop filesystem.
  */
-import { execFileSync, spawnSync } from "child_process";
+import { execFileSync, spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -39,13 +39,33 @@ export function runHostScript(script: HostScriptName, params: Record<string, str
 /** Runs an already rendered program the way hostScriptCommand's `create` does. */
 export function runScriptStdin(stdin: string, opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}): ScriptResult {
     const r = spawnSync("/bin/sh", ["-c", RUN_STDIN_SCRIPT], { input: stdin, env: opts.env ?? process.env, cwd: opts.cwd, encoding: "utf8", timeout: opts.timeoutMs ?? 120_000 });
+    return scriptResult(r.status ?? -1, r.stdout, r.stderr);
+}
+
+/**
+ * {@link runHostScript} without blocking the event loop, for tests that drive load from this
+ * process while the script runs (a blocked loop would stall the load and look like a gap).
+ */
+export function runHostScriptAsync(script: HostScriptName, params: Record<string, string>, timeoutMs = 120_000): Promise<ScriptResult> {
+    return new Promise((resolve) => {
+        const child = spawn("/bin/sh", ["-c", RUN_STDIN_SCRIPT], { stdio: ["pipe", "pipe", "pipe"], timeout: timeoutMs });
+        let stdout = "";
+        let stderr = "";
+        child.stdout.on("data", (d) => (stdout += d));
+        child.stderr.on("data", (d) => (stderr += d));
+        child.on("close", (code) => resolve(scriptResult(code ?? -1, stdout, stderr)));
+        child.stdin.end(renderScriptStdin(script, params));
+    });
+}
+
+function scriptResult(status: number, stdout: string, stderr: string): ScriptResult {
     let json: any;
     try {
-        json = JSON.parse(r.stdout.trim().split("\n").pop() ?? "");
+        json = JSON.parse(stdout.trim().split("\n").pop() ?? "");
     } catch {
         json = undefined;
     }
-    return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr, json };
+    return { status, stdout, stderr, json };
 }
 
 export function sh(cmd: string, args: string[], opts: { input?: string; cwd?: string } = {}): string {

@@ -17,6 +17,19 @@ export interface LoadTarget {
     pauseMs?: number;
     /** Per-request timeout, ms: longer than the proxy's own retry window. @default 15000 */
     timeoutMs?: number;
+    /**
+     * Keep connections open between requests (HTTP/1.1 keep-alive); false opens a new connection
+     * for every request. @default true
+     */
+    keepAlive?: boolean;
+    /**
+     * Behave like a browser, curl or Go's net/http: a request that fails on a *reused* keep-alive
+     * connection before any byte of a response arrived (the server closed that idle connection
+     * as the request went out) is sent once more on a new connection, as RFC 9112 §9.3.1 expects
+     * of clients ("connections can be closed at any time"). Counted in
+     * {@link LoadReport.retriedOnReusedConnection}; anything else still fails. @default false
+     */
+    retryOnReusedConnection?: boolean;
 }
 
 export interface LoadOutcome {
@@ -29,6 +42,8 @@ export interface LoadOutcome {
 
 export interface LoadReport {
     requests: number;
+    /** Requests sent again because the server closed their idle keep-alive connection first (see {@link LoadTarget.retryOnReusedConnection}). */
+    retriedOnReusedConnection: number;
     failures: LoadOutcome[];
     /** Longest time between two successful responses (or from the start to the first), ms. */
     longestGapMs: number;
@@ -40,22 +55,33 @@ export interface LoadReport {
 export function startLoad(target: LoadTarget): { stop: () => Promise<LoadReport> } {
     if (!/^http:\/\/(127\.0\.0\.1|\[::1\])[:/]/.test(target.url)) throw new Error(`load goes to loopback only, not ${target.url}`);
     const workers = target.workers ?? 4;
-    const agent = new http.Agent({ keepAlive: true, maxSockets: workers });
+    const agent = new http.Agent({ keepAlive: target.keepAlive ?? true, maxSockets: workers });
     const outcomes: LoadOutcome[] = [];
     const t0 = Date.now();
     let running = true;
+    let retriedOnReusedConnection = 0;
 
-    const once = () =>
+    const once = (startMs = Date.now() - t0, retry = target.retryOnReusedConnection ?? false) =>
         new Promise<LoadOutcome>((resolve) => {
-            const startMs = Date.now() - t0;
             const done = (ok: boolean, result: string) => resolve({ startMs, endMs: Date.now() - t0, ok, result });
+            let responded = false;
             const req = http.get(target.url, { agent, headers: { Host: target.host }, timeout: target.timeoutMs ?? 15_000 }, (res) => {
+                responded = true;
                 res.resume();
                 res.on("end", () => done(res.statusCode === 200, String(res.statusCode)));
                 res.on("error", (e: NodeJS.ErrnoException) => done(false, e.code ?? e.message));
             });
             req.on("timeout", () => req.destroy(Object.assign(new Error("timeout"), { code: "TIMEOUT" })));
-            req.on("error", (e: NodeJS.ErrnoException) => done(false, e.code ?? e.message));
+            req.on("error", (e: NodeJS.ErrnoException) => {
+                // Node's own documented pattern (http.ClientRequest.reusedSocket): the connection was
+                // idle in the pool and the server closed it as this request went out.
+                if (retry && req.reusedSocket && !responded && ["ECONNRESET", "EPIPE"].includes(e.code ?? "")) {
+                    retriedOnReusedConnection++;
+                    once(startMs, false).then(resolve);
+                    return;
+                }
+                done(false, e.code ?? e.message);
+            });
         });
 
     const loops = Array.from({ length: workers }, async () => {
@@ -79,7 +105,7 @@ export function startLoad(target: LoadTarget): { stop: () => Promise<LoadReport>
                 if (t - last > longestGapMs) [longestGapMs, longestGapAtMs] = [t - last, last];
                 last = t;
             }
-            return { requests: outcomes.length, failures: outcomes.filter((o) => !o.ok), longestGapMs, longestGapAtMs, durationMs };
+            return { requests: outcomes.length, retriedOnReusedConnection, failures: outcomes.filter((o) => !o.ok), longestGapMs, longestGapAtMs, durationMs };
         },
     };
 }
@@ -89,5 +115,6 @@ export function describeLoad(label: string, r: LoadReport): string {
     const kinds = new Map<string, number>();
     for (const f of r.failures) kinds.set(f.result, (kinds.get(f.result) ?? 0) + 1);
     const failed = [...kinds].map(([k, n]) => `${n}×${k}`).join(", ") || "none";
-    return `${label}: ${r.requests} requests in ${(r.durationMs / 1000).toFixed(1)} s, failed: ${failed}, longest gap without a success ${r.longestGapMs} ms (at ${(r.longestGapAtMs / 1000).toFixed(1)} s)`;
+    const retried = r.retriedOnReusedConnection > 0 ? `, sent again after the server closed their idle keep-alive connection: ${r.retriedOnReusedConnection}` : "";
+    return `${label}: ${r.requests} requests in ${(r.durationMs / 1000).toFixed(1)} s, failed: ${failed}${retried}, longest gap without a success ${r.longestGapMs} ms (at ${(r.longestGapAtMs / 1000).toFixed(1)} s)`;
 }

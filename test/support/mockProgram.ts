@@ -6,6 +6,7 @@
  *
  * One program import per test file (the SDK's module state is global).
  */
+import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import * as fs from "fs";
 import * as path from "path";
@@ -67,6 +68,10 @@ function scriptStdout(p: Record<string, string>): string {
         return JSON.stringify({ snapshot: p.MMAGENT_SNAPSHOT, createdAt: "2026-11-23T12:00:00.000Z", image: "", nextImage: p.MMAGENT_NEXT_IMAGE, volumes });
     }
     if (p.MMAGENT_ACTION === "restore") return JSON.stringify({ restored: p.MMAGENT_SNAPSHOT, replacedBy: "mmagent-replaced-x", image: p.MMAGENT_EXPECT_IMAGE });
+    if (p.MMAGENT_CONFIG !== undefined) {
+        const sha256 = crypto.createHash("sha256").update(p.MMAGENT_CONFIG).digest("hex");
+        return JSON.stringify({ file: `${p.MMAGENT_CONFIG_DIR}/caddy.json`, sha256, applied: "written" });
+    }
     if (p.MMAGENT_GPUS !== undefined) {
         const ids = p.MMAGENT_GPUS === "none" ? [] : p.MMAGENT_GPUS === "all" ? ["0"] : p.MMAGENT_GPUS.split(",");
         const gpus = ids.map((id, i) => ({ index: i, uuid: `GPU-0000000${i}-0000-0000-0000-000000000000`, name: "NVIDIA H100 80GB HBM3", memoryMiB: 81559, driverVersion: "580.95.05" }));

@@ -1,33 +1,90 @@
 /**
  * The proxy container exactly as ReverseProxyNetwork declares it (the component's own
- * `containerArgs`: command, dropped capabilities, security options, environment, volume,
- * healthcheck, uploaded config), started with the docker CLI from the test image, for the real
- * tests that need a proxy without the whole stack.
+ * `containerArgs`: command, dropped capabilities, security options, environment, volumes,
+ * healthcheck, sysctls), started with the docker CLI from the test image, for the real tests
+ * that need a proxy without the whole stack. Its config arrives the way a deployment delivers
+ * it: the config volume is a Docker volume bound to a host directory (as StorageLayout makes
+ * it), and the real host script (components/scripts/proxy-config.sh) validates and writes the
+ * generated config there before the container is created.
  */
+import { spawnSync } from "child_process";
 import * as fs from "fs";
-import * as os from "os";
-import * as path from "path";
 import { containerArgs } from "../../components/container";
-import { proxyCaddyConfig, PROXY_SYSCTLS, ReverseProxyNetworkArgs } from "../../components/reverseProxyNetwork";
 import { PROXY_HEALTH_PORT } from "../../components/config";
-import { sh, TEST_IMAGE } from "./host";
+import {
+    PROXY_CONFIG_FILE,
+    PROXY_CONFIG_MOUNT,
+    PROXY_SYSCTLS,
+    proxyCaddyConfig,
+    ProxyConfigArgs,
+    proxyConfigParams,
+    ProxyConfigResult,
+} from "../../components/reverseProxyNetwork";
+import { runHostScript, runHostScriptAsync, ScriptResult, sh, TEST_IMAGE } from "./host";
 
-export const CADDY_CONFIG_PATH = "/etc/caddy/mmagent.json";
+/** The proxy's arguments in a test: its config, its name, network, port and data volume. */
+export type ProxyTestArgs = ProxyConfigArgs & { containerName: string; networkName: string; httpPort: number; dataVolumeName: string };
 
-/** Creates and starts the proxy on `args.networkName`, published on 127.0.0.1:`args.httpPort`. */
-export function startProxyContainer(args: ReverseProxyNetworkArgs & { containerName: string; networkName: string; httpPort: number }): void {
+/** The host directory of a test proxy's config volume (under the project's /tmp prefix, so the reaper finds a leftover). */
+export function proxyConfigDir(containerName: string): string {
+    return `/tmp/mmagent-proxy-config-${containerName}`;
+}
+
+/** The Docker volume bound to {@link proxyConfigDir}. */
+export function proxyConfigVolume(containerName: string): string {
+    return `${containerName}-config`;
+}
+
+/**
+ * Runs the config step for `args` as a deployment does (same parameters, same stdin), with the
+ * test image as the proxy image; throws with the script's stderr when it fails.
+ */
+export function applyProxyConfig(args: ProxyTestArgs, config: Record<string, unknown> = proxyCaddyConfig(args)): ProxyConfigResult {
+    return checked(runHostScript("proxy-config", configStepParams(args, config)));
+}
+
+/** {@link applyProxyConfig} without blocking the event loop (for tests that drive load meanwhile). */
+export async function applyProxyConfigAsync(args: ProxyTestArgs, config: Record<string, unknown> = proxyCaddyConfig(args)): Promise<ProxyConfigResult> {
+    return checked(await runHostScriptAsync("proxy-config", configStepParams(args, config)));
+}
+
+function configStepParams(args: ProxyTestArgs, config: Record<string, unknown>): Record<string, string> {
+    return proxyConfigParams({ configDir: proxyConfigDir(args.containerName), containerName: args.containerName, image: TEST_IMAGE, adminApi: args.adminApi ?? "loopback", config });
+}
+
+function checked(r: ScriptResult): ProxyConfigResult {
+    if (r.status !== 0) throw new Error(`proxy-config.sh failed (${r.status}): ${r.stderr}`);
+    return r.json as ProxyConfigResult;
+}
+
+/** Removes a test proxy: the container, its config volume and directory (not the data volume, which the test names). */
+export function removeProxyContainer(containerName: string): void {
+    spawnSync("docker", ["rm", "-f", containerName]);
+    spawnSync("docker", ["volume", "rm", proxyConfigVolume(containerName)]);
+    fs.rmSync(proxyConfigDir(containerName), { recursive: true, force: true });
+}
+
+/** Writes the config, then creates and starts the proxy on `args.networkName`, published on 127.0.0.1:`args.httpPort`. */
+export function startProxyContainer(args: ProxyTestArgs): ProxyConfigResult {
+    removeProxyContainer(args.containerName);
+    const dir = proxyConfigDir(args.containerName);
+    fs.mkdirSync(dir, { recursive: true });
+    sh("docker", ["volume", "create", "--driver", "local", "--opt", "type=none", "--opt", "o=bind", "--opt", `device=${dir}`, proxyConfigVolume(args.containerName)]);
+    const written = applyProxyConfig(args);
     const spec = containerArgs({
         containerName: args.containerName,
         image: TEST_IMAGE,
         networkName: args.networkName,
         aliases: ["proxy"],
-        command: ["caddy", "run", "--config", CADDY_CONFIG_PATH],
+        command: ["caddy", "run", "--config", PROXY_CONFIG_FILE],
         envs: ["XDG_DATA_HOME=/data", "XDG_CONFIG_HOME=/data/config"],
-        mounts: [{ volumeName: args.dataVolumeName as string, target: "/data", readOnly: false }],
+        mounts: [
+            { volumeName: args.dataVolumeName, target: "/data", readOnly: false },
+            { volumeName: proxyConfigVolume(args.containerName), target: PROXY_CONFIG_MOUNT, readOnly: true },
+        ],
         ports: [{ internal: args.httpPort, external: args.httpPort, ip: "127.0.0.1" }],
         healthcheck: ["CMD", "wget", "-q", "-O", "/dev/null", `http://127.0.0.1:${PROXY_HEALTH_PORT}/`],
         capAdd: [],
-        uploads: [{ file: CADDY_CONFIG_PATH, content: JSON.stringify(proxyCaddyConfig(args)) }],
         sysctls: PROXY_SYSCTLS,
     }) as any;
     sh("docker", [
@@ -38,19 +95,13 @@ export function startProxyContainer(args: ReverseProxyNetworkArgs & { containerN
         ...spec.capabilities.drops.flatMap((c: string) => ["--cap-drop", c]),
         ...spec.securityOpts.flatMap((o: string) => ["--security-opt", o]),
         ...spec.envs.flatMap((e: string) => ["-e", e]),
-        "--mount", `type=volume,source=${spec.mounts[0].source},target=${spec.mounts[0].target}`,
+        ...spec.mounts.flatMap((m: any) => ["--mount", `type=volume,source=${m.source},target=${m.target}${m.readOnly ? ",readonly" : ""}`]),
         "--health-cmd", spec.healthcheck.tests.slice(1).join(" "), "--health-interval", "1s",
         "--restart", spec.restart,
         ...Object.entries(spec.sysctls ?? {}).flatMap(([k, v]) => ["--sysctl", `${k}=${v}`]),
         "--init",
         TEST_IMAGE, ...spec.command,
     ]);
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mmagent-proxy-config-"));
-    try {
-        fs.writeFileSync(path.join(dir, "mmagent.json"), spec.uploads[0].content);
-        sh("docker", ["cp", path.join(dir, "mmagent.json"), `${spec.name}:${CADDY_CONFIG_PATH}`]);
-    } finally {
-        fs.rmSync(dir, { recursive: true, force: true });
-    }
     sh("docker", ["start", spec.name]);
+    return written;
 }

@@ -2,7 +2,7 @@
  * The dev stack (the real Pulumi.dev.yaml) evaluated under mocks: what the program declares.
  * Mocks prove the declarations; test/real proves the host side works.
  */
-import { MockRun, runProgram } from "../support/mockProgram";
+import { decodeScriptParams, MockRun, runProgram } from "../support/mockProgram";
 import { policyViolations } from "../support/policyHarness";
 
 let run: MockRun;
@@ -80,7 +80,7 @@ test("volumes bind the directories under the project-local root", () => {
     const vol = run.one("docker:index/volume:Volume", "dev-storage-agent-db");
     expect(vol.inputs.driverOpts).toEqual({ type: "none", o: "bind", device: expect.stringMatching(/\/\.mmagent-data\/dev\/agent-db$/) });
     expect(run.byType("docker:index/volume:Volume").map((v) => v.inputs.name).sort()).toEqual(
-        ["dev-agent-db", "dev-agent-input", "dev-agent-logs", "dev-agent-output", "dev-agent-uploads", "dev-cache-data", "dev-inference-models", "dev-proxy-data"].sort(),
+        ["dev-agent-db", "dev-agent-input", "dev-agent-logs", "dev-agent-output", "dev-agent-uploads", "dev-cache-data", "dev-inference-models", "dev-proxy-config", "dev-proxy-data"].sort(),
     );
 });
 
@@ -114,12 +114,37 @@ test("the proxy publishes on 127.0.0.1 with unprivileged ports and needs no extr
         { internal: 8443, external: 8443, ip: "127.0.0.1", protocol: "tcp" },
     ]);
     expect(proxy.inputs.capabilities.adds).toBeUndefined();
-    const config = JSON.parse(proxy.inputs.uploads[0].content);
+    const config = JSON.parse(decodeScriptParams(run.one("command:local:Command", "dev-edge-routes").inputs.stdin).MMAGENT_CONFIG);
     expect(config.apps.http.servers.routes.routes).toEqual([
         expect.objectContaining({ match: [{ host: ["agent.localhost"] }], handle: [expect.objectContaining({ upstreams: [{ dial: "dev-agent:8080" }] })] }),
     ]);
     expect(config.apps.tls.automation.policies[0].issuers).toEqual([{ module: "internal" }]);
-    expect(config.admin.disabled).toBe(true);
+    // On the container's own loopback: the config step reloads routes through it.
+    expect(config.admin).toEqual({ listen: "127.0.0.1:2019", config: { persist: false } });
+});
+
+test("routes are not the container's inputs: a host step writes them into the read-only config volume before the proxy starts", () => {
+    const proxy = run.one(CONTAINER, "dev-edge-proxy");
+    const step = run.one("command:local:Command", "dev-edge-routes");
+    expect(proxy.inputs.uploads).toBeUndefined();
+    expect(proxy.inputs.command).toEqual(["caddy", "run", "--config", "/etc/caddy/mmagent/caddy.json"]);
+    expect(proxy.inputs.mounts).toEqual([
+        { type: "volume", source: "dev-proxy-data", target: "/data", readOnly: false },
+        { type: "volume", source: "dev-proxy-config", target: "/etc/caddy/mmagent", readOnly: true },
+    ]);
+    expect(proxy.dependsOnUrns).toContain(step.urn);
+    const params = decodeScriptParams(step.inputs.stdin);
+    expect(params).toEqual({
+        MMAGENT_CONFIG_DIR: expect.stringMatching(/\/\.mmagent-data\/dev\/proxy-config$/),
+        MMAGENT_MOUNT: "/etc/caddy/mmagent",
+        MMAGENT_CONFIG: expect.any(String),
+        MMAGENT_CONTAINER: "dev-proxy",
+        MMAGENT_IMAGE: proxy.inputs.image,
+        MMAGENT_RELOAD: "api",
+        MMAGENT_ADMIN: "127.0.0.1:2019",
+    });
+    // The same config as data in the triggers, so a preview shows a route change field by field.
+    expect(step.inputs.triggers).toEqual([JSON.parse(params.MMAGENT_CONFIG)]);
 });
 
 test("secrets stay secret: passwords into envs and the Redis config, never in labels", () => {
@@ -168,7 +193,8 @@ test("passes every policy of the policy pack (policy/), with its default (prod) 
 test("volumes say whether they hold input data (read-only), which the policy pack enforces on every mount", () => {
     const access = Object.fromEntries(run.byType("docker:index/volume:Volume").map((v) => [v.inputs.name, v.inputs.labels.find((l: any) => l.label === "mmagent.access")?.value]));
     expect(access["dev-agent-input"]).toBe("read-only");
-    expect(Object.entries(access).filter(([, a]) => a === "read-only").map(([n]) => n)).toEqual(["dev-agent-input"]);
+    expect(access["dev-proxy-config"]).toBe("read-only");
+    expect(Object.entries(access).filter(([, a]) => a === "read-only").map(([n]) => n).sort()).toEqual(["dev-agent-input", "dev-proxy-config"]);
     expect(Object.values(access).every((a) => a === "read-only" || a === "read-write")).toBe(true);
 });
 

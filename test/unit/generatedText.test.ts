@@ -22,13 +22,13 @@ test("Caddy config: ACME, two routes (path route first), admin off", () => {
             ],
             tls: "acme",
             acmeEmail: "ops@example.com",
-            dataVolumeName: "v",
+            adminApi: "off",
         }),
     ).toMatchSnapshot();
 });
 
 test("Caddy config: HTTP only, admin on loopback", () => {
-    expect(proxyCaddyConfig({ routes: [{ host: "a.localhost", upstream: "dev-agent", port: 8080 }], tls: "off", httpPort: 8080, adminApi: "loopback", dataVolumeName: "v" })).toMatchSnapshot();
+    expect(proxyCaddyConfig({ routes: [{ host: "a.localhost", upstream: "dev-agent", port: 8080 }], tls: "off", httpPort: 8080, adminApi: "loopback" })).toMatchSnapshot();
 });
 
 test("host script parameters per step", () => {

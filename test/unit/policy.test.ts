@@ -3,7 +3,7 @@
  * failing example each. The project's own dev and prod stacks pass every policy: see
  * devStack.test.ts and prodStack.test.ts.
  */
-import { CONTAINER, RANDOM_PASSWORD, RESOURCE_POLICIES, STACK_POLICIES, VOLUME } from "../../policy/policies";
+import { COMMANDS, CONTAINER, RANDOM_PASSWORD, RESOURCE_POLICIES, STACK_POLICIES, VOLUME } from "../../policy/policies";
 import { Props, runResourcePolicy, runStackPolicy } from "../support/policyHarness";
 
 /** A container as the components declare one. */
@@ -95,6 +95,16 @@ test.each(STACK_POLICIES.map((p) => [p.name, p] as const))("stack policy %s: pas
     expect(c).toBeDefined();
     expect(runStackPolicy(policy, c.pass)).toEqual([]);
     expect(runStackPolicy(policy, c.fail)).toEqual([expect.stringMatching(c.message)]);
+});
+
+test("admin-interfaces-on-loopback: the Caddy config a proxy config step carries in its triggers is checked too", () => {
+    const policy = RESOURCE_POLICIES.find((p) => p.name === "admin-interfaces-on-loopback")!;
+    const step = (admin: object) => ({ create: "sh", triggers: [{ admin, apps: { http: { servers: {} } } }] });
+    for (const type of COMMANDS) {
+        expect(runResourcePolicy(policy, type, step({ listen: "127.0.0.1:2019" }))).toEqual([]);
+        expect(runResourcePolicy(policy, type, step({ disabled: true }))).toEqual([]);
+        expect(runResourcePolicy(policy, type, step({ listen: "[::]:2019" }))).toEqual([expect.stringMatching(/admin API in triggers\[0\] listens on \[::\]:2019/)]);
+    }
 });
 
 test("secrets-not-plain-env: a password typed into a URL is caught too", () => {

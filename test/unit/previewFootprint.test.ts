@@ -189,18 +189,12 @@ describe("(b) change footprint", () => {
 // (c) -------------------------------------------------------------------------------------------
 
 /**
- * THE ENTRY TO UPDATE: what a route change (a new `proxy.routes` entry, or a service's `host`)
- * touches, and nothing else.
- *
- * Today (as of commit 9a87c5a): the proxy container itself — its `uploads` carry Caddy's JSON
- * config, and the provider replaces a container whose uploads change (deleteBeforeReplace: the
- * proxy is down meanwhile).
- *
- * Once the routes live in a host step that writes and reloads the proxy's config, this becomes:
- *   (s) => [{ type: s.hostCommand, name: `${s.prefix}-edge-routes` }]
- * (add `inputs: [...]` to pin which of its inputs change).
+ * What a route change (a new `proxy.routes` entry, or a service's `host`) touches, and nothing
+ * else: the proxy's config step alone (its stdin carries the config, its triggers the same config
+ * as data for the preview). The proxy container keeps its inputs, so it is neither replaced nor
+ * restarted: the step loads the new routes into it (components/scripts/proxy-config.sh).
  */
-const ROUTE_CHANGE_TOUCHES = (s: StackCase): ExpectedChange[] => [{ type: CONTAINER, name: `${s.prefix}-edge-proxy`, inputs: ["uploads"] }];
+const ROUTE_CHANGE_TOUCHES = (s: StackCase): ExpectedChange[] => [{ type: s.hostCommand, name: `${s.prefix}-edge-routes`, inputs: ["stdin", "triggers"] }];
 
 describe("(c) route change footprint", () => {
     const rows: Array<[string, StackCase, (c: StackObjects) => void]> = [

@@ -6,7 +6,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { removeSshClientDir } from "../support/host";
-import { MockRun, runProgram, stackFileConfig } from "../support/mockProgram";
+import { decodeScriptParams, MockRun, runProgram, stackFileConfig } from "../support/mockProgram";
 import { policyViolations } from "../support/policyHarness";
 
 let run: MockRun;
@@ -141,7 +141,7 @@ test("the proxy: public 80/443 with NET_BIND_SERVICE only, ACME with the e-mail"
     const proxy = run.one(CONTAINER, "prod-edge-proxy");
     expect(proxy.inputs.ports.map((p: any) => `${p.ip}:${p.external}`)).toEqual(["0.0.0.0:80", "0.0.0.0:443"]);
     expect(proxy.inputs.capabilities).toEqual({ drops: ["ALL"], adds: ["CAP_NET_BIND_SERVICE"] });
-    const config = JSON.parse(proxy.inputs.uploads[0].content);
+    const config = JSON.parse(decodeScriptParams(run.one(REMOTE, "prod-edge-routes").inputs.stdin).MMAGENT_CONFIG);
     expect(config.apps.tls.automation.policies).toEqual([{ subjects: ["agent.example.com"], issuers: [{ module: "acme", email: "ops@example.com" }] }]);
     expect(outputs.urls.value).toEqual({ "agent.example.com": "https://agent.example.com/" });
 });

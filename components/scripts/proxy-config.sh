@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# The reverse proxy's routes, changed in place: writes the generated Caddy config into the
+# proxy's config volume only after the proxy image's own binary has validated it, then makes the
+# running proxy load it without replacing the container (in-flight requests finish; listeners
+# stay open). A config the binary refuses changes nothing: the file and the running proxy keep
+# the routes they had.
+#
+# Every parameter arrives as an environment variable (never interpolated into a command line by
+# the caller) and is re-validated here.
+#
+#   MMAGENT_CONFIG_DIR  host path of the proxy's config volume (absolute)
+#   MMAGENT_MOUNT       where that volume is mounted in the proxy container (absolute)
+#   MMAGENT_CONFIG      the Caddy JSON config
+#   MMAGENT_CONTAINER   the proxy container's name
+#   MMAGENT_IMAGE       the image the proxy runs (its binary validates the config)
+#   MMAGENT_RELOAD      api     — `caddy reload` inside the container, through the admin API on
+#                                 the container's own loopback (MMAGENT_ADMIN, host:port)
+#                       restart — `docker restart` (the admin API is off): connections are
+#                                 refused for about a second
+#
+# stdout: one JSON object {"file", "sha256", "applied": "reloaded" | "restarted" | "written"}
+# ("written": no running proxy; it reads the file when it starts).
+set -euo pipefail
+export LC_ALL=C
+
+die() { printf 'mmagent proxy-config: %s\n' "$*" >&2; exit 1; }
+
+PATH_RE='^(/[A-Za-z0-9._@+][A-Za-z0-9._@+-]*)+$'
+NAME_RE='^[a-z][a-z0-9-]{0,30}[a-z0-9]$'
+IMAGE_RE='^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,511}$'
+ADMIN_RE='^127\.0\.0\.1:[0-9]{1,5}$'
+
+require_match() { # value regex description
+  [[ "$1" =~ $2 ]] || die "invalid $3: '$(printf '%q' "$1" | cut -c1-80)'"
+}
+
+DIR="${MMAGENT_CONFIG_DIR:-}"
+MOUNT="${MMAGENT_MOUNT:-}"
+CONTAINER="${MMAGENT_CONTAINER:-}"
+IMAGE="${MMAGENT_IMAGE:-}"
+RELOAD="${MMAGENT_RELOAD:-}"
+require_match "$DIR" "$PATH_RE" "MMAGENT_CONFIG_DIR (absolute path)"
+require_match "$MOUNT" "$PATH_RE" "MMAGENT_MOUNT (absolute path)"
+for p in "$DIR/" "$MOUNT/"; do [[ "$p" != *"/../"* && "$p" != *"/./"* ]] || die "paths must not contain . or .. segments: $p"; done
+require_match "$CONTAINER" "$NAME_RE" "MMAGENT_CONTAINER"
+require_match "$IMAGE" "$IMAGE_RE" "MMAGENT_IMAGE"
+case "$RELOAD" in
+  api) require_match "${MMAGENT_ADMIN:-}" "$ADMIN_RE" "MMAGENT_ADMIN (the admin API on the container's loopback)" ;;
+  restart) ;;
+  *) die "MMAGENT_RELOAD must be api or restart" ;;
+esac
+[[ -n "${MMAGENT_CONFIG:-}" ]] || die "MMAGENT_CONFIG is empty"
+[[ -d "$DIR" ]] || die "the proxy's config volume $DIR does not exist (its storage ensure step creates it)"
+
+# One change of this proxy's config at a time.
+LOCK_DIR=/run/lock; [[ -d $LOCK_DIR ]] || LOCK_DIR=/tmp
+exec 9>"$LOCK_DIR/mmagent-proxy-config.$CONTAINER.lock"
+flock 9
+
+FILE=caddy.json
+NEXT=".$FILE.next"
+umask 022
+printf '%s' "$MMAGENT_CONFIG" >"$DIR/$NEXT"
+trap 'rm -f "$DIR/$NEXT"' EXIT
+
+# The image's own binary decides: a throwaway container of the image the proxy runs (also before
+# the proxy exists, and when an image change comes with the route change), without network or
+# capabilities, with the config volume read-only. `caddy validate` provisions every module
+# without starting a listener.
+if ! out=$(docker run --rm --network none --cap-drop ALL --security-opt no-new-privileges \
+  --mount "type=bind,source=$DIR,target=$MOUNT,readonly" --entrypoint caddy "$IMAGE" \
+  validate --config "$MOUNT/$NEXT" 2>&1); then
+  die "the new config of $CONTAINER is not valid for $IMAGE; the proxy keeps its current routes. caddy validate said: $(printf '%s\n' "$out" | grep -v '"level":"info"' | tail -5)"
+fi
+
+# Kept until the running proxy has taken the new file, so that a load-time failure leaves the
+# file as it was (a restart must not bring up a config the proxy refused).
+PREVIOUS=".$FILE.previous"
+if [[ -f "$DIR/$FILE" ]]; then cp -p "$DIR/$FILE" "$DIR/$PREVIOUS"; else rm -f "$DIR/$PREVIOUS"; fi
+mv -f "$DIR/$NEXT" "$DIR/$FILE"
+sha=$(sha256sum "$DIR/$FILE" | cut -d' ' -f1)
+
+applied=written
+if [[ "$(docker inspect -f '{{.State.Running}}' "$CONTAINER" 2>/dev/null || true)" == true ]]; then
+  if [[ "$RELOAD" == api ]]; then
+    # Caddy applies the new config gracefully (new routes for new requests; the old ones finish)
+    # and rolls back to the running config if it fails to start.
+    if ! out=$(docker exec "$CONTAINER" caddy reload --config "$MOUNT/$FILE" --address "$MMAGENT_ADMIN" 2>&1); then
+      if [[ -f "$DIR/$PREVIOUS" ]]; then mv -f "$DIR/$PREVIOUS" "$DIR/$FILE"; fi
+      die "$CONTAINER refused the new config at load time and keeps its current routes: $(printf '%s\n' "$out" | grep -v '"level":"info"' | tail -5)"
+    fi
+    applied=reloaded
+  else
+    docker restart "$CONTAINER" >/dev/null
+    applied=restarted
+  fi
+fi
+rm -f "$DIR/$PREVIOUS"
+printf '{"file":"%s","sha256":"%s","applied":"%s"}\n' "$DIR/$FILE" "$sha" "$applied"
