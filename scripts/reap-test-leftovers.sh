@@ -123,7 +123,7 @@ done
 in_project() {
   local d=$1
   while [[ -n "$d" ]]; do
-    if [[ -f "$d/package.json" ]] && grep -qE '"name": *"mmagent-infra"' "$d/package.json" 2>/dev/null; then return 0; fi
+    if [[ -f "$d/package.json" ]] && grep -qE '"name": *"(mmagent-infra|@mmagent/components)"' "$d/package.json" 2>/dev/null; then return 0; fi
     [[ "$d" == / ]] && break
     d=$(dirname -- "$d")
   done
