@@ -124,6 +124,29 @@ test("the proxy on 127.0.0.1 answers for the agent's host name with the agent, w
     expect(other.stdout).not.toContain("agent");
 });
 
+test("a route change through `up` touches only the proxy's config step: the same proxy container loads the new route", async () => {
+    const proxyBefore = await docker.getContainer(`${E2E_PREFIX}-proxy`).inspect();
+    const models = { ...proxy(), host: "models.localhost" };
+    const change = await harness.apply({
+        stack: "e2e",
+        config: e2eStackConfig({ storageRoot: loop.mountPoint, proxyRoutes: [{ host: "models.localhost", service: "inference", port: 11434, path: "/api/*" }] }),
+    });
+    expect(change.operations.filter((o) => o.op !== "same").map((o) => `${o.op} ${o.name}`)).toEqual([`replace ${E2E_PREFIX}-edge-routes`]);
+    const proxyAfter = await docker.getContainer(`${E2E_PREFIX}-proxy`).inspect();
+    expect({ id: proxyAfter.Id, startedAt: proxyAfter.State.StartedAt }).toEqual({ id: proxyBefore.Id, startedAt: proxyBefore.State.StartedAt });
+    // The new host is routed (with its certificate from the internal CA) as soon as the step returns; the agent's route still works.
+    const tags = viaProxyTo(models, "/api/tags");
+    expect(tags.status).toBe(200);
+    expect(JSON.parse(tags.body)).toHaveProperty("models");
+    expect(viaProxy("/cgi-bin/check").status).toBe(200);
+
+    // And back: the route is gone again, still the same container.
+    const back = await harness.apply({ stack: "e2e", config: e2eStackConfig({ storageRoot: loop.mountPoint }) });
+    expect(back.operations.filter((o) => o.op !== "same").map((o) => `${o.op} ${o.name}`)).toEqual([`replace ${E2E_PREFIX}-edge-routes`]);
+    expect((await docker.getContainer(`${E2E_PREFIX}-proxy`).inspect()).Id).toBe(proxyBefore.Id);
+    expect(viaProxyTo(models, "/api/tags").body).not.toContain("models");
+});
+
 test("inside the containers: input is read-only, text output is writable, each database volume is its own tuned subvolume", async () => {
     fs.writeFileSync(path.join(volumePaths["agent-input"], "brief.txt"), "describe the attached image\n");
     const input = viaProxy("/cgi-bin/input");

@@ -76,6 +76,8 @@ export interface E2eStackOptions {
     agentImage?: string;
     /** `services.agent.restoreFrom`. @default none */
     agentRestoreFrom?: string;
+    /** `proxy.routes`. @default Pulumi.dev.yaml's */
+    proxyRoutes?: { host: string; service: string; port: number; path?: string }[];
 }
 
 /** `mmagent:*` config for the e2e stack: Pulumi.dev.yaml plus the changes above. */
@@ -87,7 +89,13 @@ export function e2eStackConfig(opts: E2eStackOptions): Record<string, string> {
         "mmagent:namePrefix": E2E_PREFIX,
         "mmagent:storage": { backend: "btrfs", root: opts.storageRoot, retention: { keep: 5 } },
         "mmagent:network": { ...dev["mmagent:network"], name: E2E_NETWORK, ipv6Subnet: "fd6d:6d61:6765:e2e::/64", ipv4Subnet: "172.16.222.0/24" },
-        "mmagent:proxy": { ...dev["mmagent:proxy"], image: TEST_IMAGE, httpPort: E2E_HTTP_PORT, httpsPort: E2E_HTTPS_PORT },
+        "mmagent:proxy": {
+            ...dev["mmagent:proxy"],
+            image: TEST_IMAGE,
+            httpPort: E2E_HTTP_PORT,
+            httpsPort: E2E_HTTPS_PORT,
+            ...(opts.proxyRoutes ? { routes: opts.proxyRoutes } : {}),
+        },
         "mmagent:services": {
             ...services,
             inference: { ...services.inference, image: E2E_IMAGES.inference },
