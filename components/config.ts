@@ -11,7 +11,7 @@ import { dockerEnvironmentProblem, DOCKER_PROVIDER_OVERRIDES } from "./dockerSsh
 import * as v from "./validators";
 import { derivedIpv4Subnet } from "./networkAddressing";
 import { roleVolumes } from "./roles";
-import { VOLUME_PROFILES } from "./types";
+import { STORAGE_BACKEND_CHOICES, VOLUME_PROFILES } from "./types";
 
 export const CONFIG_NAMESPACE = "mmagent";
 
@@ -72,10 +72,16 @@ const hostSchema = z.strictObject({
 });
 
 const storageSchema = z.strictObject({
-    backend: z.enum(["zfs", "btrfs", "dir"], { error: "set backend to \"zfs\", \"btrfs\" or \"dir\"" }).default("dir"),
     /**
-     * zfs: a dataset (`tank/mmagent`), at most 126 characters; btrfs/dir: an absolute path (dir on
-     * a local host may be project-relative), at most 1024 (validators.ts `LIMITS`).
+     * "auto" (the default): the storage script decides on the host (storage.sh `resolve_backend`):
+     * ZFS when the root names a dataset (`tank/mmagent`: no leading `/` or `.`), Btrfs when the
+     * root path lies on a Btrfs filesystem, plain directories otherwise.
+     */
+    backend: z.enum(STORAGE_BACKEND_CHOICES, { error: "set backend to \"auto\", \"zfs\", \"btrfs\" or \"dir\"" }).default("auto"),
+    /**
+     * zfs (or auto with a dataset name): a dataset (`tank/mmagent`), at most 126 characters;
+     * btrfs/dir/auto: an absolute path (dir or auto on a local host may be project-relative,
+     * starting with `.` under auto), at most 1024 (validators.ts `LIMITS`).
      */
     root: z.string().min(1, "set the storage root"),
     retention: z.strictObject({ keep: z.number().int().min(1, "keep at least 1 snapshot").max(1000, "keep at most 1000 snapshots").default(10) }).default({ keep: 10 }),
@@ -124,11 +130,26 @@ const proxySchema = z.strictObject({
     routes: z.array(routeSchema).default([]),
 });
 
+/**
+ * An NFS export mounted by Docker's `local` volume driver (storageLayout.ts `nfsVolumeArgs`):
+ * read-only input data, NFSv4.2, `hard`; never snapshotted, restored or ensured on the host.
+ */
+const nfsSourceSchema = z.strictObject({
+    /** DNS name or IP address of the NFS server (a name is resolved by dockerd at mount time). */
+    server: v.hostAddress,
+    /** The exported path, absolute (`/` is the NFSv4 pseudo-root). */
+    export: v.nfsExport,
+    /** Extra mount options from an allow-list (validators.ts `NFS_OPTIONS`), e.g. ["nconnect=4"]. @default [] */
+    options: z.array(v.nfsOption).max(v.NFS_OPTIONS.length, `give at most ${v.NFS_OPTIONS.length} NFS options`).default([]),
+});
+
 const extraVolumeSchema = z.strictObject({
     name: v.resourceName,
     profile: z.enum(VOLUME_PROFILES, { error: `use one of ${VOLUME_PROFILES.join(", ")}` }),
     target: v.containerPath,
     readOnly: z.boolean().default(false),
+    /** Mount this NFS export instead of a volume under storage.root; needs readOnly: true. */
+    nfs: nfsSourceSchema.optional(),
 });
 
 function serviceSchema<R extends z.ZodRawShape>(defaults: { enabled: boolean; image: string }, roleShape: R) {
@@ -320,16 +341,18 @@ function crossFieldProblems(c: StackConfig, ctx: ConfigContext): ConfigProblem[]
         add("host.gpus", "each GPU may be listed once");
     }
 
-    // Storage root per backend.
+    // Storage root per backend ("auto" with a dataset name is ZFS; with a path, Btrfs or dir).
     const root = c.storage.root;
-    if (c.storage.backend !== "zfs" && root.length > v.LIMITS.storageRootPath) {
+    const backend = c.storage.backend;
+    const asZfs = backend === "zfs" || (backend === "auto" && isDatasetRoot(root));
+    if (!asZfs && root.length > v.LIMITS.storageRootPath) {
         add("storage.root", `a storage root has at most ${v.LIMITS.storageRootPath} characters (this one has ${root.length}): choose a shorter path`);
-    } else if (c.storage.backend === "zfs") {
+    } else if (asZfs) {
         const r = v.zfsDataset.safeParse(root);
-        if (!r.success) add("storage.root", `for the zfs backend, ${r.error.issues[0].message}`);
+        if (!r.success) add("storage.root", `for the zfs backend${backend === "auto" ? " (auto: a root without a leading '/' or '.' names a ZFS dataset)" : ""}, ${r.error.issues[0].message}`);
     } else {
         const abs = v.absolutePath.safeParse(root);
-        const relativeAllowed = c.storage.backend === "dir" && c.host.connection.kind === "local";
+        const relativeAllowed = (backend === "dir" || backend === "auto") && c.host.connection.kind === "local";
         if (!abs.success) {
             if (!root.startsWith("/") && relativeAllowed && v.RELATIVE_PATH_PATTERN.test(root) && !root.split("/").includes("..")) {
                 // A project-relative dev path: resolved against the project directory later.
@@ -337,8 +360,10 @@ function crossFieldProblems(c: StackConfig, ctx: ConfigContext): ConfigProblem[]
                 add(
                     "storage.root",
                     relativeAllowed
-                        ? "use an absolute path, or a path inside the project without '..' such as \".mmagent-data/dev\""
-                        : `the ${c.storage.backend} backend${c.host.connection.kind === "ssh" ? " on an ssh host" : ""} needs an absolute path such as "/srv/mmagent"`,
+                        ? `use an absolute path, or a path inside the project without '..' such as ".mmagent-data/dev"${backend === "auto" ? " (under auto, a relative path starts with '.': other names are ZFS datasets)" : ""}`
+                        : backend === "auto"
+                          ? "on an ssh host, give a ZFS dataset such as \"tank/mmagent\" or an absolute path such as \"/srv/mmagent\""
+                          : `the ${backend} backend${c.host.connection.kind === "ssh" ? " on an ssh host" : ""} needs an absolute path such as "/srv/mmagent"`,
                 );
             } else {
                 add("storage.root", abs.error.issues[0].message);
@@ -362,7 +387,7 @@ function crossFieldProblems(c: StackConfig, ctx: ConfigContext): ConfigProblem[]
         const s = c.services[role];
         const at = `services.${role}`;
         if (s.restoreFrom && c.storage.backend === "dir") {
-            add(`${at}.restoreFrom`, "the dir backend takes no snapshots, so there is nothing to restore: use storage.backend zfs or btrfs");
+            add(`${at}.restoreFrom`, "the dir backend takes no snapshots, so there is nothing to restore: use storage.backend zfs, btrfs or auto");
         }
         if (s.restoreFrom && !s.enabled) add(`${at}.restoreFrom`, "this service is disabled: enable it or remove restoreFrom");
         if (s.gpus !== undefined && s.gpus !== "none") {
@@ -379,6 +404,19 @@ function crossFieldProblems(c: StackConfig, ctx: ConfigContext): ConfigProblem[]
         for (const [i, ev] of s.extraVolumes.entries()) {
             if (targets.has(ev.target)) add(`${at}.extraVolumes[${i}].target`, `${ev.target} is already mounted in this container: choose another path`);
             targets.add(ev.target);
+            // NFS volumes are shared inputs: mounted read-only, never snapshotted or restored.
+            if (ev.nfs && !ev.readOnly) {
+                add(`${at}.extraVolumes[${i}].readOnly`, "an NFS volume is read-only input data (it is never snapshotted or restored): set readOnly: true");
+            }
+            if (ev.nfs && c.storage.quotasGiB[ev.name] !== undefined) {
+                add(`storage.quotasGiB.${ev.name}`, `"${ev.name}" is an NFS volume: its size is the NFS server's business; remove this quota`);
+            }
+            const seen = new Set<string>();
+            for (const [j, o] of (ev.nfs?.options ?? []).entries()) {
+                const key = o.split("=")[0];
+                if (seen.has(key)) add(`${at}.extraVolumes[${i}].nfs.options[${j}]`, `"${key}" is given twice: keep one`);
+                seen.add(key);
+            }
         }
     }
 
@@ -466,7 +504,16 @@ function roleMountTargets(role: ServiceRole): string[] {
     return roleVolumes(role).map((vol) => vol.target);
 }
 
+/**
+ * Whether `storage.backend: auto` reads this root as a ZFS dataset: no leading `/` (a path) and
+ * no leading `.` (a project-relative path). storage.sh `resolve_backend` reads it the same way.
+ */
+export function isDatasetRoot(root: string): boolean {
+    return !root.startsWith("/") && !root.startsWith(".");
+}
+
 function resolvePaths(c: StackConfig, ctx: ConfigContext): StackConfig {
     if (c.storage.backend === "zfs" || c.storage.root.startsWith("/")) return c;
+    if (c.storage.backend === "auto" && isDatasetRoot(c.storage.root)) return c;
     return { ...c, storage: { ...c.storage, root: path.resolve(ctx.projectDir, c.storage.root) } };
 }

@@ -10,7 +10,7 @@ import { MultimodalAgentStack } from "./multimodalAgentStack";
 import { NvidiaHost } from "./nvidiaHost";
 import { ReverseProxyNetwork } from "./reverseProxyNetwork";
 import { containerName, PROXY_STOP_GRACE_SECONDS, ROLES } from "./roles";
-import { ServiceGuard, StorageLayout, StoragePlacement, VolumeSpec } from "./storageLayout";
+import { NfsSource, ServiceGuard, StorageLayout, StoragePlacement, VolumeSpec } from "./storageLayout";
 import { GpuInfo, SnapshotInfo } from "./types";
 
 export interface StackSecrets {
@@ -31,8 +31,8 @@ export interface StackOutputs {
     volumePaths: pulumi.Output<Record<string, string>>;
     /** Container name → its latest pre-change snapshot (the `restoreFrom` value is `.snapshot`). */
     snapshots: pulumi.Output<Record<string, SnapshotInfo>>;
-    /** Where the volumes live; the next `up` refuses a different place (see StorageLayout). */
-    storage: StoragePlacement;
+    /** Where the volumes live, backend as resolved on the host; the next `up` refuses a different place (see StorageLayout). */
+    storage: pulumi.Output<StoragePlacement>;
 }
 
 /**
@@ -59,7 +59,8 @@ export function planVolumes(config: StackConfig): VolumeSpec[] {
         if (!s.enabled) continue;
         const service = containerName(config.namePrefix, role);
         for (const v of [...ROLES[role].volumes, ...s.extraVolumes]) {
-            volumes.push({ name: v.name, profile: v.profile, readOnly: v.readOnly, service, quotaGiB: quota(v.name) });
+            const nfs = "nfs" in v ? (v.nfs as NfsSource | undefined) : undefined;
+            volumes.push({ name: v.name, profile: v.profile, readOnly: v.readOnly, service, quotaGiB: quota(v.name), ...(nfs ? { nfs } : {}) });
         }
     }
     return volumes;
@@ -139,7 +140,7 @@ export function composeStack(config: StackConfig, secrets: StackSecrets = {}): S
             host: host.access,
             configVolume: {
                 dockerVolumeName: storage.volume(PROXY_CONFIG_VOLUME).dockerVolume.name,
-                hostPath: storage.volume(PROXY_CONFIG_VOLUME).path,
+                hostPath: storage.hostPath(PROXY_CONFIG_VOLUME),
             },
             networkName: config.network.name,
             ipv6Subnet: config.network.ipv6Subnet,
@@ -184,6 +185,6 @@ export function composeStack(config: StackConfig, secrets: StackSecrets = {}): S
         containers: { ...agents.containerNames, proxy: proxyContainerName(config) },
         volumePaths: storage.paths,
         snapshots: storage.latestSnapshots,
-        storage: { backend: config.storage.backend, root: config.storage.root },
+        storage: storage.placement,
     };
 }

@@ -17,7 +17,7 @@ import { configError } from "./config";
 import { DEFAULT_STOP_GRACE_SECONDS } from "./container";
 import { hostScriptCommand, parseScriptOutput } from "./hostScript";
 import { LABELS, TOKENS } from "./tokens";
-import { HostAccess, PROFILE_TUNING, SnapshotInfo, StorageBackend, VolumeProfile } from "./types";
+import { HostAccess, PROFILE_TUNING, SnapshotInfo, StorageBackend, StorageBackendChoice, VolumeProfile } from "./types";
 
 export interface VolumeSpec {
     /** Volume name: the dataset/subvolume/directory under `root`, and part of the Docker volume name. */
@@ -30,6 +30,21 @@ export interface VolumeSpec {
     quotaGiB?: number;
     /** The container that writes this volume: its image change triggers the pre-change snapshot. @default none */
     service?: string;
+    /**
+     * Mount this NFS export instead of a volume under `root` (read-only input data): no ensure
+     * step, never snapshotted or restored. @default none
+     */
+    nfs?: NfsSource;
+}
+
+/** An NFS export (config `services.<role>.extraVolumes[i].nfs`, validated there). */
+export interface NfsSource {
+    /** DNS name or IP address. */
+    server: string;
+    /** Absolute exported path. */
+    export: string;
+    /** Extra mount options from validators.ts `NFS_OPTIONS`. @default [] */
+    options?: string[];
 }
 
 /** A service whose writable volumes are snapshotted before its image changes. */
@@ -47,8 +62,13 @@ export interface ServiceGuard {
 export interface StorageLayoutArgs {
     /** The host the storage lives on. */
     host: HostAccess;
-    /** zfs, btrfs or dir (plain directories: no snapshots, a warning at preview). */
-    backend: StorageBackend;
+    /**
+     * zfs, btrfs, dir (plain directories: no snapshots, a warning at preview), or auto: a detect
+     * step asks the host's storage script which of the three the root is (see storage.sh
+     * `resolve_backend`); the placement check, the dir warning and the `placement` output use
+     * that answer.
+     */
+    backend: StorageBackendChoice;
     /** zfs: parent dataset (`tank/mmagent`); btrfs: a path on a Btrfs filesystem; dir: any absolute path. */
     root: string;
     /** Volumes to create. */
@@ -69,7 +89,7 @@ export interface StorageLayoutArgs {
     previousPlacement?: pulumi.Input<StoragePlacement | undefined>;
 }
 
-/** Where a stack's volumes live. */
+/** Where a stack's volumes live: the backend as resolved on the host (never "auto"). */
 export interface StoragePlacement {
     backend: StorageBackend;
     root: string;
@@ -96,10 +116,11 @@ export function assertSamePlacement(previous: StoragePlacement | undefined, next
 
 export interface StorageVolume {
     spec: VolumeSpec;
-    /** Host path the volume binds (known after the ensure step). */
-    path: pulumi.Output<string>;
+    /** Host path the volume binds (known after the ensure step); none for an NFS volume. */
+    path?: pulumi.Output<string>;
     dockerVolume: docker.Volume;
-    ensure: command.local.Command | command.remote.Command;
+    /** The host step that creates and tunes it; none for an NFS volume. */
+    ensure?: command.local.Command | command.remote.Command;
 }
 
 export interface ServiceStorage {
@@ -109,18 +130,26 @@ export interface ServiceStorage {
     restore?: command.local.Command | command.remote.Command;
     /** What a container must depend on: its pre-change snapshot and pending restore. */
     gates: pulumi.Resource[];
-    /** The latest pre-change snapshot of the service's volumes. */
-    latestSnapshot?: pulumi.Output<SnapshotInfo>;
+    /** The latest pre-change snapshot of the service's volumes; null when `auto` resolved to dir. */
+    latestSnapshot?: pulumi.Output<SnapshotInfo | null>;
 }
 
 export interface StorageLayoutParts {
     volumes: Record<string, StorageVolume>;
     services: Record<string, ServiceStorage>;
+    /** The backend the host uses: `args.backend`, or what the detect step found for auto. */
+    backend: pulumi.Output<StorageBackend>;
+    /** The detect step (backend auto only). */
+    detect?: command.local.Command | command.remote.Command;
 }
 
 export const SNAPSHOT_PREFIX = "mmagent-pre-";
 
 /** Parameters of the ensure step for one volume. Exported for the host-side tests. */
+export function detectParams(args: Pick<StorageLayoutArgs, "backend" | "root">): Record<string, string> {
+    return { MMAGENT_ACTION: "detect", MMAGENT_BACKEND: args.backend, MMAGENT_ROOT: args.root };
+}
+
 export function ensureParams(args: Pick<StorageLayoutArgs, "backend" | "root">, vol: VolumeSpec): Record<string, string> {
     const tuning = PROFILE_TUNING[vol.profile];
     return {
@@ -170,25 +199,83 @@ export function restoreParams(args: Pick<StorageLayoutArgs, "backend" | "root">,
     };
 }
 
+/**
+ * Mount options of an NFS volume: the safe defaults first, then the validated extras. `addr=` is
+ * needed because moby mounts with mount(2), not mount.nfs, and the kernel takes an address, not a
+ * name; dockerd resolves a non-IPv4 `addr=` value itself at mount time (moby
+ * `volume/local/local_unix.go` `getMountOptions`, commit 00408909c50a).
+ */
+export function nfsMountOptions(nfs: NfsSource): string {
+    return [`addr=${nfs.server}`, "nfsvers=4.2", "hard", "ro", ...(nfs.options ?? [])].join(",");
+}
+
+/**
+ * The Docker volume of an NFS export: the `local` driver with `type`/`o`/`device`, the options
+ * moby's local driver accepts (`validOpts`; `o` needs `type` and `device`, `mandatoryOpts`), and
+ * `device` in the kernel's `:<export>` form (the server comes from `addr=`). Pure; the real test
+ * creates exactly this on the engine (test/real/nfsVolume.test.ts).
+ */
+export function nfsVolumeArgs(dockerPrefix: string, vol: VolumeSpec & { nfs: NfsSource }) {
+    return {
+        name: `${dockerPrefix}-${vol.name}`,
+        driver: "local",
+        driverOpts: { type: "nfs", o: nfsMountOptions(vol.nfs), device: `:${vol.nfs.export}` },
+        labels: [
+            { label: "mmagent.volume", value: vol.name },
+            { label: "mmagent.profile", value: vol.profile },
+            { label: "mmagent.source", value: "nfs" },
+            // Input data: the policy pack checks every mount of this volume is read-only.
+            { label: LABELS.volumeAccess, value: "read-only" },
+        ],
+    };
+}
+
+const DIR_WARNING = (name: string, why: string) =>
+    `${name}: storage backend ${why} takes no snapshots: an image upgrade that migrates a database cannot be rolled back. Use zfs or btrfs for data you keep.`;
+
 export function buildStorageLayout(name: string, args: StorageLayoutArgs, parent: pulumi.Resource): StorageLayoutParts {
     const hostOpts: pulumi.CustomResourceOptions = { parent, dependsOn: args.dependsOn };
     const dockerPrefix = args.dockerNamePrefix ?? name;
 
-    if (args.backend === "dir") {
-        pulumi.log.warn(
-            `${name}: storage backend "dir" takes no snapshots: an image upgrade that migrates a database cannot be rolled back. Use zfs or btrfs for data you keep.`,
-            parent,
-        );
+    if (args.backend === "dir") pulumi.log.warn(DIR_WARNING(name, `"dir"`), parent);
+
+    // auto: the host's storage script decides, once; the answer is kept in the detect step's
+    // state (re-asked only when backend or root change), so later runs compare against it.
+    let detect: StorageLayoutParts["detect"];
+    let backend: pulumi.Output<StorageBackend>;
+    if (args.backend === "auto") {
+        detect = hostScriptCommand(`${name}-detect`, args.host, { script: "storage", params: detectParams(args) }, hostOpts);
+        backend = detect.stdout.apply((out) => {
+            const found = parseScriptOutput<{ backend: StorageBackend }>(`${name}: detect`, out).backend;
+            if (found === "dir") pulumi.log.warn(DIR_WARNING(name, `"auto" found no Btrfs or ZFS at ${args.root} and uses plain directories, which`), parent);
+            return found;
+        });
+    } else {
+        backend = pulumi.output(args.backend);
     }
 
     const volumes: Record<string, StorageVolume> = {};
-    const placement: StoragePlacement = { backend: args.backend, root: args.root };
+    const placement = backend.apply((b): StoragePlacement => ({ backend: b, root: args.root }));
     // Checked where the previous outputs are known, also at preview: the parameters of each ensure step.
-    const checked = pulumi.output(args.previousPlacement).apply((previous) => assertSamePlacement(previous, placement));
+    const checked = pulumi.all([args.previousPlacement, placement]).apply(([previous, next]) => assertSamePlacement(previous, next));
+    const ensureOpts: pulumi.CustomResourceOptions = detect ? { ...hostOpts, dependsOn: [...((args.dependsOn ?? []) as pulumi.Resource[]), detect] } : hostOpts;
     for (const vol of args.volumes) {
+        if (vol.nfs) {
+            // Nothing on the host to create, tune, snapshot or restore: dockerd mounts the export.
+            const dockerVolume = new docker.Volume(`${name}-${vol.name}`, nfsVolumeArgs(dockerPrefix, vol as VolumeSpec & { nfs: NfsSource }), { parent });
+            volumes[vol.name] = { spec: vol, dockerVolume };
+            continue;
+        }
         const params = checked.apply(() => ensureParams(args, vol));
-        const ensure = hostScriptCommand(`${name}-${vol.name}-ensure`, args.host, { script: "storage", params }, hostOpts);
-        const path = ensure.stdout.apply((out) => parseScriptOutput<{ path: string }>(`${name}: ensure ${vol.name}`, out).path);
+        const ensure = hostScriptCommand(`${name}-${vol.name}-ensure`, args.host, { script: "storage", params }, ensureOpts);
+        const path = pulumi.all([ensure.stdout, backend]).apply(([out, expected]) => {
+            const r = parseScriptOutput<{ path: string; backend?: StorageBackend }>(`${name}: ensure ${vol.name}`, out);
+            // The ensure step resolves auto again; a host that answers differently now is stopped here.
+            if (r.backend && r.backend !== expected) {
+                throw new Error(`${name}: ensure ${vol.name} used the ${r.backend} backend, but the storage was placed on ${expected}: check what is mounted at ${args.root}`);
+            }
+            return r.path;
+        });
         const dockerVolume = new docker.Volume(
             `${name}-${vol.name}`,
             {
@@ -209,8 +296,8 @@ export function buildStorageLayout(name: string, args: StorageLayoutArgs, parent
 
     const services: Record<string, ServiceStorage> = {};
     for (const [container, guard] of Object.entries(args.services ?? {})) {
-        const writable = args.volumes.filter((v) => v.service === container && !v.readOnly);
-        const ensured = writable.map((v) => volumes[v.name].ensure);
+        const writable = args.volumes.filter((v) => v.service === container && !v.readOnly && !v.nfs);
+        const ensured = writable.map((v) => volumes[v.name].ensure!);
         if (args.backend === "dir" || writable.length === 0) {
             services[container] = { gates: ensured };
             continue;
@@ -229,7 +316,11 @@ export function buildStorageLayout(name: string, args: StorageLayoutArgs, parent
             },
             { parent, dependsOn: ensured },
         );
-        const latestSnapshot = snapshot.stdout.apply((out) => parseScriptOutput<SnapshotInfo>(`${name}: snapshot ${container}`, out));
+        // {"snapshot": null} when auto resolved to dir: the step ran, nothing was taken.
+        const latestSnapshot = snapshot.stdout.apply((out) => {
+            const info = parseScriptOutput<SnapshotInfo | { snapshot: null }>(`${name}: snapshot ${container}`, out);
+            return info.snapshot === null ? null : (info as SnapshotInfo);
+        });
         const gates: pulumi.Resource[] = [snapshot];
         let restore: ServiceStorage["restore"];
         if (guard.restoreFrom) {
@@ -244,31 +335,41 @@ export function buildStorageLayout(name: string, args: StorageLayoutArgs, parent
         }
         services[container] = { changeId, snapshot, restore, gates, latestSnapshot };
     }
-    return { volumes, services };
+    return { volumes, services, backend, detect };
 }
 
 export class StorageLayout extends pulumi.ComponentResource {
     public readonly volumes: Record<string, StorageVolume>;
     public readonly services: Record<string, ServiceStorage>;
-    /** Volume name → host path. */
+    /** Volume name → host path (NFS volumes have none). */
     public readonly paths: pulumi.Output<Record<string, string>>;
-    /** Container name → latest pre-change snapshot (empty for the dir backend). */
+    /** Container name → latest pre-change snapshot (empty for the dir backend, also when auto resolved to dir). */
     public readonly latestSnapshots: pulumi.Output<Record<string, SnapshotInfo>>;
+    /** Where the volumes are, with the backend as resolved on the host: the stack's `storage` output. */
+    public readonly placement: pulumi.Output<StoragePlacement>;
 
     constructor(name: string, args: StorageLayoutArgs, opts?: pulumi.ComponentResourceOptions) {
         super(TOKENS.storageLayout, name, {}, opts);
         const parts = buildStorageLayout(name, args, this);
         this.volumes = parts.volumes;
         this.services = parts.services;
-        this.paths = pulumi.output(Object.fromEntries(Object.entries(parts.volumes).map(([k, vol]) => [k, vol.path])));
-        this.latestSnapshots = pulumi.output(
+        this.paths = pulumi.output(
             Object.fromEntries(
-                Object.entries(parts.services)
-                    .filter(([, s]) => s.latestSnapshot)
-                    .map(([k, s]) => [k, s.latestSnapshot!]),
+                Object.entries(parts.volumes)
+                    .filter(([, vol]) => vol.path)
+                    .map(([k, vol]) => [k, vol.path!]),
             ),
         );
-        this.registerOutputs({ paths: this.paths, latestSnapshots: this.latestSnapshots });
+        const snapshots: Record<string, pulumi.Output<SnapshotInfo | null>> = Object.fromEntries(
+            Object.entries(parts.services)
+                .filter(([, s]) => s.latestSnapshot)
+                .map(([k, s]) => [k, s.latestSnapshot!]),
+        );
+        this.latestSnapshots = pulumi
+            .output(snapshots)
+            .apply((all) => Object.fromEntries(Object.entries(all).filter((e): e is [string, SnapshotInfo] => e[1] !== null)));
+        this.placement = parts.backend.apply((backend) => ({ backend, root: args.root }));
+        this.registerOutputs({ paths: this.paths, latestSnapshots: this.latestSnapshots, placement: this.placement });
     }
 
     /** Resources a container must wait for before (re)starting with new data or a new image. */
@@ -280,5 +381,12 @@ export class StorageLayout extends pulumi.ComponentResource {
         const vol = this.volumes[name];
         if (!vol) throw new Error(`no storage volume "${name}"; known: ${Object.keys(this.volumes).join(", ")}`);
         return vol;
+    }
+
+    /** Host path of a volume under the storage root (not an NFS one). */
+    hostPath(name: string): pulumi.Output<string> {
+        const vol = this.volume(name);
+        if (!vol.path) throw new Error(`storage volume "${name}" is an NFS export: it has no host path`);
+        return vol.path;
     }
 }

@@ -7,7 +7,11 @@ import * as pulumi from "@pulumi/pulumi";
 export const VOLUME_PROFILES = ["db", "media", "models", "logs", "text", "cache"] as const;
 export type VolumeProfile = (typeof VOLUME_PROFILES)[number];
 
+/** Where volumes live on the host, as the storage script resolved it. */
 export type StorageBackend = "zfs" | "btrfs" | "dir";
+/** What `storage.backend` may say: a backend, or "auto" (the host's storage script decides). */
+export const STORAGE_BACKEND_CHOICES = ["auto", "zfs", "btrfs", "dir"] as const;
+export type StorageBackendChoice = (typeof STORAGE_BACKEND_CHOICES)[number];
 
 /** Per-profile filesystem tuning. ZFS values follow OpenZFS workload tuning; Btrfs has per-path no-CoW and compression. */
 export interface ProfileTuning {

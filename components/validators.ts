@@ -197,6 +197,48 @@ export const absolutePath = z.string().superRefine((p, ctx) => {
     else if (!ABSOLUTE_PATH_PATTERN.test(p))
         ctx.addIssue({ code: "custom", message: "use an absolute path of letters, digits and . _ @ + - such as \"/srv/mmagent\" (no spaces, no trailing '/')" });
 });
+/** An NFS export path: `/` (the NFSv4 pseudo-root) or an absolute path of plain segments. */
+export const nfsExport = z.string().superRefine((p, ctx) => {
+    if (p === "/") return;
+    if (hasDotDot(p)) ctx.addIssue({ code: "custom", message: "remove '.' and '..' segments: give the export as the server lists it, e.g. \"/exports/datasets\"" });
+    else if (!ABSOLUTE_PATH_PATTERN.test(p))
+        ctx.addIssue({ code: "custom", message: "use the exported path, absolute, of letters, digits and . _ @ + - such as \"/exports/datasets\" (no spaces, no trailing '/')" });
+});
+
+/**
+ * NFS mount options a volume may add to the program's own `addr=<server>,nfsvers=4.2,hard,ro`
+ * (storageLayout.ts `nfsVolumeArgs`): transfer sizes, timeouts, connections. Nothing that changes
+ * the version, makes the mount writable or `soft` (silent data loss on timeouts), or security.
+ */
+export const NFS_OPTIONS: readonly { name: string; pattern: RegExp; example: string }[] = [
+    { name: "rsize", pattern: /^rsize=[1-9][0-9]{3,7}$/, example: "rsize=1048576" },
+    { name: "wsize", pattern: /^wsize=[1-9][0-9]{3,7}$/, example: "wsize=1048576" },
+    { name: "timeo", pattern: /^timeo=[1-9][0-9]{0,5}$/, example: "timeo=600" },
+    { name: "retrans", pattern: /^retrans=[0-9]{1,2}$/, example: "retrans=2" },
+    { name: "nconnect", pattern: /^nconnect=([1-9]|1[0-6])$/, example: "nconnect=4" },
+    { name: "actimeo", pattern: /^actimeo=[0-9]{1,5}$/, example: "actimeo=60" },
+    { name: "noresvport", pattern: /^noresvport$/, example: "noresvport" },
+];
+/** Options the program sets itself: named in the refusal so the reader knows why. */
+const NFS_FIXED: Record<string, string> = {
+    addr: "the program sets addr= from nfs.server",
+    nfsvers: "the program mounts NFSv4.2",
+    vers: "the program mounts NFSv4.2",
+    hard: "the program always mounts hard",
+    soft: "soft mounts return I/O errors on timeouts, which applications take for corrupt data; the program mounts hard",
+    ro: "the program always mounts read-only",
+    rw: "NFS volumes are read-only input data",
+};
+export const nfsOption = z.string().superRefine((o, ctx) => {
+    if (NFS_OPTIONS.some((opt) => opt.pattern.test(o))) return;
+    const key = o.split("=")[0];
+    const known = NFS_OPTIONS.find((opt) => opt.name === key);
+    const allowed = NFS_OPTIONS.map((opt) => opt.example).join(", ");
+    if (known) ctx.addIssue({ code: "custom", message: `"${o.slice(0, 40)}" is not a valid ${key} value: use e.g. "${known.example}"` });
+    else if (NFS_FIXED[key]) ctx.addIssue({ code: "custom", message: `"${key}" is refused: ${NFS_FIXED[key]}. Allowed options: ${allowed}` });
+    else ctx.addIssue({ code: "custom", message: `"${o.slice(0, 40)}" is not an allowed NFS option; use only: ${allowed}` });
+});
+
 /** A container path (mount target): absolute, plain segments. */
 export const containerPath = absolutePath;
 

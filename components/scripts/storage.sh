@@ -5,9 +5,18 @@
 # Every parameter arrives as an environment variable (never interpolated into a command line by
 # the caller) and is re-validated here against the same allow-lists the program uses.
 #
-#   MMAGENT_ACTION    ensure | snapshot | restore
-#   MMAGENT_BACKEND   zfs | btrfs | dir
-#   MMAGENT_ROOT      zfs: parent dataset (tank/mmagent); btrfs/dir: absolute path
+#   MMAGENT_ACTION    detect | ensure | snapshot | restore
+#   MMAGENT_BACKEND   auto | zfs | btrfs | dir
+#   MMAGENT_ROOT      zfs: parent dataset (tank/mmagent); btrfs/dir: absolute path; auto: either
+#
+# auto is resolved here, on the host, before any action (resolve_backend): a root that names a
+# dataset (no leading /) is ZFS; a path is Btrfs when the nearest existing ancestor of the root is
+# on Btrfs (`stat -f -c %T`), plain directories otherwise. Every action reports the backend it
+# used as "backend" in its JSON. With auto resolved to dir, `snapshot` is a no-op that reports
+# {"snapshot":null,...} with a warning (the step is declared for hosts that can snapshot), and
+# `restore` is refused (a requested rollback that silently did nothing would leave migrated data
+# under the old image).
+#   detect:   nothing else; reports {"requested","backend","root","fsType","probed"}
 #   ensure:   MMAGENT_VOLUME, MMAGENT_ZFS_PROPERTIES ("k=v k=v"), MMAGENT_BTRFS_NOCOW (0|1),
 #             MMAGENT_BTRFS_COMPRESSION ("" | zstd | lzo), MMAGENT_QUOTA_GIB ("" | number)
 #   snapshot: MMAGENT_VOLUMES ("a b"), MMAGENT_SNAPSHOT, MMAGENT_KEEP, MMAGENT_CONTAINER ("" = none),
@@ -35,12 +44,41 @@ require_match() { # value regex description
 ACTION="${MMAGENT_ACTION:-}"
 BACKEND="${MMAGENT_BACKEND:-}"
 ROOT="${MMAGENT_ROOT:-}"
+require_path_root() {
+  require_match "$ROOT" "$PATH_RE" "MMAGENT_ROOT (absolute path)"
+  [[ "$ROOT/" != *"/../"* && "$ROOT/" != *"/./"* ]] || die "MMAGENT_ROOT must not contain . or .. segments"
+}
 case "$BACKEND" in
   zfs) require_match "$ROOT" "$DATASET_RE" "MMAGENT_ROOT (zfs dataset)" ;;
-  btrfs|dir) require_match "$ROOT" "$PATH_RE" "MMAGENT_ROOT (absolute path)"
-             [[ "$ROOT/" != *"/../"* && "$ROOT/" != *"/./"* ]] || die "MMAGENT_ROOT must not contain . or .. segments" ;;
-  *) die "MMAGENT_BACKEND must be zfs, btrfs or dir (got '$(printf '%q' "$BACKEND" | cut -c1-40)')" ;;
+  btrfs|dir) require_path_root ;;
+  auto) if [[ "$ROOT" == /* ]]; then require_path_root; else require_match "$ROOT" "$DATASET_RE" "MMAGENT_ROOT (auto: a zfs dataset or an absolute path)"; fi ;;
+  *) die "MMAGENT_BACKEND must be auto, zfs, btrfs or dir (got '$(printf '%q' "$BACKEND" | cut -c1-40)')" ;;
 esac
+
+# ---------------------------------------------------------------------------------------------
+# auto: decide the backend from what the host has. Read-only: creates nothing.
+REQUESTED="$BACKEND" FS_TYPE="" PROBED=""
+resolve_backend() {
+  [[ "$BACKEND" == auto ]] || return 0
+  if [[ "$ROOT" != /* ]]; then
+    local pool="${ROOT%%/*}"
+    command -v zfs >/dev/null 2>&1 \
+      || die "storage.root '$ROOT' names a ZFS dataset (backend auto), but this host has no zfs command: install zfsutils-linux, or give an absolute path"
+    zfs list -H -o name "$pool" >/dev/null 2>&1 \
+      || die "storage.root '$ROOT' names a ZFS dataset (backend auto), but this host has no pool '$pool' (see zpool list): create it, or give an absolute path"
+    BACKEND=zfs FS_TYPE=zfs PROBED="$pool"
+  else
+    # The root may not exist yet (the first ensure creates it): ask about where it will be created.
+    local probe="$ROOT"
+    while [[ ! -e "$probe" ]]; do probe=$(dirname -- "$probe"); done
+    FS_TYPE=$(stat -f -c %T -- "$probe")
+    PROBED="$probe"
+    if [[ "$FS_TYPE" == btrfs ]]; then BACKEND=btrfs; else BACKEND=dir; fi
+    [[ "$FS_TYPE" != zfs ]] || note "warning: $probe is on ZFS, but a path root means plain directories: give the dataset name (e.g. tank/mmagent) for snapshots"
+  fi
+  note "backend auto: $ROOT is $BACKEND ($FS_TYPE at $PROBED)"
+}
+resolve_backend
 
 # One storage operation at a time on a host: parallel pulumi steps must not interleave a
 # stop/snapshot/start of one service with another's.
@@ -120,7 +158,7 @@ ensure_volume() {
       mkdir -p "$path"
       ;;
   esac
-  printf '{"volume":%s,"path":%s}\n' "$(json_str "$vol")" "$(json_str "$path")"
+  printf '{"volume":%s,"path":%s,"backend":%s}\n' "$(json_str "$vol")" "$(json_str "$path")" "$(json_str "$BACKEND")"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -189,6 +227,11 @@ take_snapshots() {
   [[ -z "$next" ]] || require_match "$next" "$IMAGE_RE" "MMAGENT_NEXT_IMAGE"
   [[ -z "$container" ]] || require_match "$container" "$NAME_RE" "MMAGENT_CONTAINER"
   [[ -z "$protect" ]] || require_match "$protect" "$SNAP_RE" "MMAGENT_PROTECT"
+  if [[ "$BACKEND" == dir && "$REQUESTED" == auto ]]; then
+    note "warning: storage backend auto resolved to dir on this host ($FS_TYPE at $PROBED): no snapshot of ${VOLUMES[*]} is taken before this change; use a Btrfs path or a ZFS dataset for data you keep"
+    printf '{"snapshot":null,"backend":"dir","volumes":{}}\n'
+    return 0
+  fi
   [[ "$BACKEND" == dir ]] && die "the dir backend takes no snapshots"
 
   local missing=() vol
@@ -212,8 +255,8 @@ take_snapshots() {
   done
   # Report what the snapshot holds (from its metadata, so a re-run reports the original).
   read_meta "${VOLUMES[0]}" "$name"
-  printf '{"snapshot":%s,"createdAt":%s,"image":%s,"nextImage":%s,"volumes":{%s}}\n' \
-    "$(json_str "$name")" "$(json_str "$META_CREATED")" "$(json_str "$META_IMAGE")" "$(json_str "$META_NEXT")" "$out"
+  printf '{"snapshot":%s,"createdAt":%s,"image":%s,"nextImage":%s,"volumes":{%s},"backend":%s}\n' \
+    "$(json_str "$name")" "$(json_str "$META_CREATED")" "$(json_str "$META_IMAGE")" "$(json_str "$META_NEXT")" "$out" "$(json_str "$BACKEND")"
 }
 
 snapshot_exists() { # vol name
@@ -311,6 +354,8 @@ restore_snapshots() {
   require_match "$name" "$SNAP_RE" "MMAGENT_SNAPSHOT"
   [[ -z "$expect" ]] || require_match "$expect" "$IMAGE_RE" "MMAGENT_EXPECT_IMAGE"
   [[ -z "$container" ]] || require_match "$container" "$NAME_RE" "MMAGENT_CONTAINER"
+  [[ "$BACKEND" == dir && "$REQUESTED" == auto ]] \
+    && die "storage backend auto resolved to dir on this host ($FS_TYPE at $PROBED), which takes no snapshots, so there is nothing to restore: remove restoreFrom"
   [[ "$BACKEND" == dir ]] && die "the dir backend takes no snapshots, so there is nothing to restore"
   local vol
   for vol in "${VOLUMES[@]}"; do
@@ -363,12 +408,15 @@ restore_snapshots() {
     WAS_RUNNING=""
   fi
   start_again
-  printf '{"restored":%s,"replacedBy":%s,"image":%s}\n' "$(json_str "$name")" "$(json_str "$aside")" "$(json_str "$META_IMAGE")"
+  printf '{"restored":%s,"replacedBy":%s,"image":%s,"backend":%s}\n' "$(json_str "$name")" "$(json_str "$aside")" "$(json_str "$META_IMAGE")" "$(json_str "$BACKEND")"
 }
 
 case "$ACTION" in
+  detect)
+    printf '{"requested":%s,"backend":%s,"root":%s,"fsType":%s,"probed":%s}\n' \
+      "$(json_str "$REQUESTED")" "$(json_str "$BACKEND")" "$(json_str "$ROOT")" "$(json_str "$FS_TYPE")" "$(json_str "$PROBED")" ;;
   ensure) ensure_volume "${MMAGENT_VOLUME:-}" ;;
   snapshot) take_snapshots ;;
   restore) restore_snapshots ;;
-  *) die "MMAGENT_ACTION must be ensure, snapshot or restore" ;;
+  *) die "MMAGENT_ACTION must be detect, ensure, snapshot or restore" ;;
 esac

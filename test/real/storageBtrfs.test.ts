@@ -58,7 +58,7 @@ describe("ensure", () => {
     test.each(VOLUME_PROFILES)("profile %s: a subvolume with the profile's tuning; a second run changes nothing", (profile) => {
         const name = `p-${profile}`;
         const first = ensure(name, profile);
-        expect(first.json).toEqual({ volume: name, path: path.join(root, name) });
+        expect(first.json).toEqual({ volume: name, path: path.join(root, name), backend: "btrfs" });
         expect(sh("btrfs", ["subvolume", "show", path.join(root, name)])).toContain(name);
         const attrs = sh("lsattr", ["-d", path.join(root, name)]).split(" ")[0];
         expect(attrs.includes("C")).toBe(profile === "db");
@@ -273,7 +273,7 @@ describe("dir backend", () => {
         const p = { backend: "dir" as const, root: dirRoot };
         const a = runHostScript("storage", ensureParams(p, { name: "agent-db", profile: "db" }));
         const b = runHostScript("storage", ensureParams(p, { name: "agent-db", profile: "db" }));
-        expect(a.json).toEqual({ volume: "agent-db", path: path.join(dirRoot, "agent-db") });
+        expect(a.json).toEqual({ volume: "agent-db", path: path.join(dirRoot, "agent-db"), backend: "dir" });
         expect(b.stdout).toBe(a.stdout);
         expect(fs.statSync(path.join(dirRoot, "agent-db")).isDirectory()).toBe(true);
         const snap = runHostScript("storage", snapshotParams({ ...p, keepSnapshots: 3 }, ["agent-db"], { container: "", image: "x:1" }, "mmagent-pre-00000001"));

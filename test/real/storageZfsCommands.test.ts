@@ -6,7 +6,7 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { ensureParams, restoreParams, snapshotParams } from "../../components/storageLayout";
+import { detectParams, ensureParams, restoreParams, snapshotParams } from "../../components/storageLayout";
 import { fakeCommands, runHostScript } from "../support/host";
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), "mmagent-zfs-"));
@@ -52,7 +52,7 @@ function calls(): string[] {
 test("ZFS (no kernel module here, exact commands): ensure creates the dataset with the db profile, then only re-asserts", () => {
     const first = runHostScript("storage", ensureParams(args, { name: "agent-db", profile: "db", quotaGiB: 20 }), env);
     expect(first.stderr).toMatch(/creating dataset tank\/mmagent\/agent-db/);
-    expect(first.json).toEqual({ volume: "agent-db", path: "/tank/mmagent/agent-db" });
+    expect(first.json).toEqual({ volume: "agent-db", path: "/tank/mmagent/agent-db", backend: "zfs" });
     expect(calls()).toEqual([
         "zfs list -H -o name tank/mmagent/agent-db",
         "zfs create -p -o recordsize=16K -o compression=lz4 -o atime=off -o logbias=latency -o quota=20G tank/mmagent/agent-db",
@@ -110,4 +110,50 @@ test("ZFS (exact commands): a restore expecting another image stops before touch
     expect(r.status).not.toBe(0);
     expect(r.stderr).toMatch(/holds data of image app:1, but the service is configured with app:9/);
     expect(calls().filter((l) => /^zfs (snapshot|rename|clone|promote|destroy)/.test(l))).toEqual([]);
+});
+
+describe("storage.backend auto with a dataset name (exact commands)", () => {
+    const auto = { backend: "auto" as const, root: "tank/mmagent" };
+
+    test("no pool of that name: refused, naming the pool, before anything is created", () => {
+        const r = runHostScript("storage", detectParams(auto), env);
+        expect(r.status).not.toBe(0);
+        expect(r.stderr).toMatch(/storage.root 'tank\/mmagent' names a ZFS dataset \(backend auto\), but this host has no pool 'tank'/);
+        expect(calls()).toEqual(["zfs list -H -o name tank"]);
+    });
+
+    test("no zfs command: refused, saying what to install", () => {
+        // Only the shell's own tools on PATH: no zfs anywhere.
+        const noZfs = { ...process.env, PATH: "/usr/bin:/bin" };
+        const r = runHostScript("storage", detectParams({ backend: "auto", root: "nosuchpool-mmtest/x" }), noZfs);
+        expect(r.status).not.toBe(0);
+        expect(r.stderr).toMatch(/this host has no zfs command: install zfsutils-linux, or give an absolute path/);
+    });
+
+    test("detect: the pool is there, so ZFS; one read-only zfs call", () => {
+        fs.appendFileSync(state, "tank\n");
+        const r = runHostScript("storage", detectParams(auto), env);
+        expect(r.status).toBe(0);
+        expect(r.json).toEqual({ requested: "auto", backend: "zfs", root: "tank/mmagent", fsType: "zfs", probed: "tank" });
+        expect(r.stderr).toMatch(/backend auto: tank\/mmagent is zfs/);
+        expect(calls()).toEqual(["zfs list -H -o name tank"]);
+    });
+
+    test("ensure and snapshot under auto issue the zfs backend's exact commands after the same check", () => {
+        const e = runHostScript("storage", ensureParams(auto, { name: "cache-data", profile: "cache" }), env);
+        expect(e.json).toEqual({ volume: "cache-data", path: "/tank/mmagent/cache-data", backend: "zfs" });
+        expect(calls()).toEqual([
+            "zfs list -H -o name tank",
+            "zfs list -H -o name tank/mmagent/cache-data",
+            "zfs create -p -o recordsize=128K -o compression=lz4 -o atime=off tank/mmagent/cache-data",
+            "zfs set recordsize=128K compression=lz4 atime=off tank/mmagent/cache-data",
+            "zfs get -H -o value mountpoint tank/mmagent/cache-data",
+        ]);
+        const s = runHostScript("storage", snapshotParams({ ...auto, keepSnapshots: 2 }, ["cache-data"], { container: "", image: "redis:2" }, "mmagent-pre-0000000a"), env);
+        expect(s.status).toBe(0);
+        expect(s.json).toMatchObject({ snapshot: "mmagent-pre-0000000a", backend: "zfs", volumes: { "cache-data": "tank/mmagent/cache-data@mmagent-pre-0000000a" } });
+        expect(calls().filter((l) => /^zfs (snapshot|destroy)/.test(l))).toEqual([
+            expect.stringMatching(/^zfs snapshot -o mmagent:created=\S+ -o mmagent:image=- -o mmagent:next-image=redis:2 tank\/mmagent\/cache-data@mmagent-pre-0000000a$/),
+        ]);
+    });
 });

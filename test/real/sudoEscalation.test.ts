@@ -115,7 +115,7 @@ test("a user with sudoersLine(user) runs a real host script as root (sudo resets
     fs.mkdirSync(root, { mode: 0o700 });
     const r = runAs(SUDO_USER, renderScriptStdin("storage", ensureParams({ backend: "dir", root }, { name: "agent-db", profile: "db" })));
     expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: expect.any(String) });
-    expect(JSON.parse(r.stdout.trim().split("\n").pop()!)).toEqual({ volume: "agent-db", path: path.join(root, "agent-db") });
+    expect(JSON.parse(r.stdout.trim().split("\n").pop()!)).toEqual({ volume: "agent-db", path: path.join(root, "agent-db"), backend: "dir" });
     expect(fs.statSync(path.join(root, "agent-db")).uid).toBe(0);
 });
 

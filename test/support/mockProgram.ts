@@ -59,10 +59,16 @@ export function decodeScriptParams(stdin: string): Record<string, string> {
 
 /** What the host scripts would print for these parameters. */
 function scriptStdout(p: Record<string, string>): string {
-    if (p.MMAGENT_ACTION === "ensure") {
-        const path = p.MMAGENT_BACKEND === "zfs" ? `/${p.MMAGENT_ROOT}/${p.MMAGENT_VOLUME}` : `${p.MMAGENT_ROOT}/${p.MMAGENT_VOLUME}`;
-        return JSON.stringify({ volume: p.MMAGENT_VOLUME, path });
+    // backend auto: a dataset name is ZFS; a path is on no Btrfs here (plain directories).
+    const backend = p.MMAGENT_BACKEND === "auto" ? (p.MMAGENT_ROOT?.startsWith("/") ? "dir" : "zfs") : p.MMAGENT_BACKEND;
+    if (p.MMAGENT_ACTION === "detect") {
+        return JSON.stringify({ requested: p.MMAGENT_BACKEND, backend, root: p.MMAGENT_ROOT, fsType: backend === "zfs" ? "zfs" : "ext2/ext3", probed: p.MMAGENT_ROOT });
     }
+    if (p.MMAGENT_ACTION === "ensure") {
+        const path = backend === "zfs" ? `/${p.MMAGENT_ROOT}/${p.MMAGENT_VOLUME}` : `${p.MMAGENT_ROOT}/${p.MMAGENT_VOLUME}`;
+        return JSON.stringify({ volume: p.MMAGENT_VOLUME, path, backend });
+    }
+    if (p.MMAGENT_ACTION === "snapshot" && backend === "dir") return JSON.stringify({ snapshot: null, backend, volumes: {} });
     if (p.MMAGENT_ACTION === "snapshot") {
         const volumes = Object.fromEntries(p.MMAGENT_VOLUMES.split(" ").map((v) => [v, `${p.MMAGENT_ROOT}/${v}@${p.MMAGENT_SNAPSHOT}`]));
         return JSON.stringify({ snapshot: p.MMAGENT_SNAPSHOT, createdAt: "2026-11-23T12:00:00.000Z", image: "", nextImage: p.MMAGENT_NEXT_IMAGE, volumes });

@@ -89,12 +89,66 @@ test("no GPU is requested on a host without GPUs", () => {
     expect(outputs.gpus.value).toEqual([]);
 });
 
-test("the dir backend takes no snapshots and says so at preview time", () => {
-    expect(run.byType("command:local:Command").filter((c) => c.name.includes("pre-change"))).toEqual([]);
-    expect(run.warnings.join("\n")).toMatch(/backend "dir" takes no snapshots/);
-    // Containers still wait for their volumes to exist.
+test("storage backend auto: one detect step on the host, snapshot steps declared anyway, and the dir answer warned about and recorded", () => {
+    const detect = run.one("command:local:Command", "dev-storage-detect");
+    expect(decodeScriptParams(detect.inputs.stdin)).toEqual({ MMAGENT_ACTION: "detect", MMAGENT_BACKEND: "auto", MMAGENT_ROOT: expect.stringMatching(/\/\.mmagent-data\/dev$/) });
+    // Every ensure waits for the answer (the placement check needs it) and passes "auto" on: the script resolves it the same way.
+    const ensure = run.one("command:local:Command", "dev-storage-agent-db-ensure");
+    expect(ensure.dependsOnUrns).toContain(detect.urn);
+    expect(decodeScriptParams(ensure.inputs.stdin).MMAGENT_BACKEND).toBe("auto");
+    // Declared for a Btrfs or ZFS host; on this (mock) host the script answers {"snapshot": null}.
+    const preChange = run.byType("command:local:Command").filter((c) => c.name.includes("pre-change"));
+    expect(preChange.map((c) => c.name).sort()).toEqual(["dev-storage-dev-agent-pre-change", "dev-storage-dev-cache-pre-change", "dev-storage-dev-inference-pre-change", "dev-storage-dev-proxy-pre-change"]);
+    expect(run.warnings.join("\n")).toMatch(/backend "auto" found no Btrfs or ZFS at \S+\/\.mmagent-data\/dev and uses plain directories, which takes no snapshots/);
+    expect(outputs.snapshots.value).toEqual({});
+    expect(outputs.storage.value).toEqual({ backend: "dir", root: expect.stringMatching(/\/\.mmagent-data\/dev$/) });
+    // Containers wait for their snapshot step, which waits for the volumes to exist.
     const agent = run.one(CONTAINER, "dev-agents-agent");
-    expect(agent.dependsOnUrns).toEqual(expect.arrayContaining([run.urnOf("command:local:Command", "dev-storage-agent-db-ensure")]));
+    expect(agent.dependsOnUrns).toContain(run.urnOf("command:local:Command", "dev-storage-dev-agent-pre-change"));
+    expect(run.one("command:local:Command", "dev-storage-dev-agent-pre-change").dependsOnUrns).toContain(ensure.urn);
+});
+
+/** The dev stack with some config replaced, in a fresh module registry (index.ts is evaluated once per registry). */
+async function runWith(config: Record<string, unknown>): Promise<{ run: MockRun; outputs: Record<string, { value: any; secret: boolean }> }> {
+    let result: { run: MockRun; outputs: Record<string, any> } | undefined;
+    await jest.isolateModulesAsync(async () => {
+        const mock: typeof import("../support/mockProgram") = await import("../support/mockProgram");
+        result = await mock.runProgram({ stack: "dev", config: Object.fromEntries(Object.entries(config).map(([k, v]) => [`mmagent:${k}`, JSON.stringify(v)])) });
+    });
+    return result!;
+}
+
+test("storage backend dir: no detect step, no snapshot steps, the warning at preview time", async () => {
+    const dir = await runWith({ storage: { backend: "dir", root: ".mmagent-data/dev" } });
+    expect(dir.run.byType("command:local:Command").filter((c) => c.name.includes("pre-change") || c.name.endsWith("-detect"))).toEqual([]);
+    expect(dir.run.warnings.join("\n")).toMatch(/backend "dir" takes no snapshots/);
+    expect(dir.outputs.storage.value).toEqual({ backend: "dir", root: expect.stringMatching(/\/\.mmagent-data\/dev$/) });
+});
+
+test("an NFS input volume: a local-driver nfs volume with the safe options, no ensure step, mounted read-only, never snapshotted", async () => {
+    const nfs = { server: "nas.example.com", export: "/exports/datasets", options: ["nconnect=4", "rsize=1048576"] };
+    const services = { agent: { host: "agent.localhost", extraVolumes: [{ name: "datasets", profile: "media", target: "/datasets", readOnly: true, nfs }] } };
+    const r = await runWith({ services });
+    const vol = r.run.one("docker:index/volume:Volume", "dev-storage-datasets");
+    expect(vol.inputs).toEqual({
+        name: "dev-datasets",
+        driver: "local",
+        driverOpts: { type: "nfs", o: "addr=nas.example.com,nfsvers=4.2,hard,ro,nconnect=4,rsize=1048576", device: ":/exports/datasets" },
+        labels: [
+            { label: "mmagent.volume", value: "datasets" },
+            { label: "mmagent.profile", value: "media" },
+            { label: "mmagent.source", value: "nfs" },
+            { label: "mmagent.access", value: "read-only" },
+        ],
+    });
+    expect(r.run.byType("command:local:Command").map((c) => c.name)).not.toContain("dev-storage-datasets-ensure");
+    for (const c of r.run.byType("command:local:Command").filter((x) => x.name.includes("pre-change"))) {
+        expect(decodeScriptParams(c.inputs.stdin).MMAGENT_VOLUMES.split(" ")).not.toContain("datasets");
+    }
+    const agent = r.run.one(CONTAINER, "dev-agents-agent");
+    expect(JSON.stringify(agent.inputs)).toMatch(/"volumeName":"dev-datasets","containerPath":"\/datasets","readOnly":true|"source":"dev-datasets","target":"\/datasets","readOnly":true|"readOnly":true,"source":"dev-datasets","target":"\/datasets"/);
+    expect(r.outputs.volumePaths.value.datasets).toBeUndefined();
+    expect(policyViolations(r.run)).toEqual([]);
 });
 
 test("hardening: nothing privileged, no Docker socket, all capabilities dropped, no-new-privileges", () => {

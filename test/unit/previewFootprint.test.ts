@@ -9,7 +9,8 @@
  *      years ahead and another working directory on the second run (no time, order, random or
  *      cwd leaks: an empty preview stays empty);
  *  (b) the change footprint of an image change: exactly the service's change id, its pre-change
- *      snapshot step and its container (the dir backend takes no snapshots: the container only);
+ *      snapshot step and its container (the dev stack's backend is auto, so its snapshot steps are
+ *      declared whatever the host turns out to be; the dir backend would touch the container only);
  *  (c) the footprint of a route change, as one table entry (ROUTE_CHANGE_TOUCHES) to update when
  *      the program changes where routes live.
  *
@@ -48,7 +49,7 @@ interface StackCase {
 }
 
 const STACKS: Record<"dev" | "prod", StackCase> = {
-    dev: { stack: "dev", prefix: "dev", hostCommand: "command:local:Command", snapshots: false, extraConfig: {}, secretKeys: [] },
+    dev: { stack: "dev", prefix: "dev", hostCommand: "command:local:Command", snapshots: true, extraConfig: {}, secretKeys: [] },
     prod: {
         stack: "prod",
         prefix: PROD_PREFIX,

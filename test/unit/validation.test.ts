@@ -176,6 +176,31 @@ const BAD: [string, (c: Record<string, any>) => void, string, RegExp][] = [
     ["too many extra volumes", (c) => (c.services.agent.extraVolumes = Array.from({ length: 33 }, (_, i) => ({ name: `extra-${i}`, profile: "text", target: `/extra/${i}` }))), "mmagent:services.agent.extraVolumes", /at most 32 extra volumes/],
     ["quota too large to print as a plain number", (c) => (c.storage.quotasGiB = { "agent-db": 1e21 }), "mmagent:storage.quotasGiB.agent-db", /at most 1048576 GiB/],
     ["restoreFrom longer than a snapshot name", (c) => (c.services.agent.restoreFrom = `mmagent-pre-${"a".repeat(41)}`), "mmagent:services.agent.restoreFrom", /pulumi stack output snapshots/],
+    // storage.backend auto: the root's shape says dataset or path.
+    ["auto with a dataset name holding a space", (c) => Object.assign(c.storage, { backend: "auto", root: "tank/my data" }), "mmagent:storage.root", /zfs backend \(auto: a root without a leading '\/' or '\.' names a ZFS dataset\), use a dataset name/],
+    ["auto with a dataset name too long", (c) => Object.assign(c.storage, { backend: "auto", root: `tank/${"a".repeat(122)}` }), "mmagent:storage.root", /at most 126 characters/],
+    ["auto with a path holding ..", (c) => Object.assign(c.storage, { backend: "auto", root: "/srv/../etc" }), "mmagent:storage.root", /'\.\.'/],
+    ["auto with a relative path on an ssh host", (c) => Object.assign(c, { host: { connection: { kind: "ssh", host: "gpu1.example.com", hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFJFUExBQ0UtVEhJUy1XSVRILVlPVVItSE9TVFMtS0VZ" } }, storage: { backend: "auto", root: "./data" } }), "mmagent:storage.root", /on an ssh host, give a ZFS dataset such as "tank\/mmagent" or an absolute path/],
+    ["auto with a relative path leaving the project", (c) => Object.assign(c.storage, { backend: "auto", root: "../elsewhere" }), "mmagent:storage.root", /under auto, a relative path starts with '\.'/],
+    // NFS input volumes.
+    ["nfs volume not read-only", (c) => (c.services.agent.extraVolumes = [{ ...{ name: "datasets", profile: "media", target: "/datasets", readOnly: true, nfs: { server: "nas.example.com", export: "/exports/datasets" } }, readOnly: false }]), "mmagent:services.agent.extraVolumes[0].readOnly", /NFS volume is read-only input data.*set readOnly: true/],
+    ["nfs volume with readOnly left out", (c) => (c.services.agent.extraVolumes = [{ name: "datasets", profile: "media", target: "/datasets", nfs: { server: "nas.example.com", export: "/exports/datasets" } }]), "mmagent:services.agent.extraVolumes[0].readOnly", /set readOnly: true/],
+    ["nfs server with a space", (c) => (c.services.agent.extraVolumes = [{ ...{ name: "datasets", profile: "media", target: "/datasets", readOnly: true, nfs: { server: "nas.example.com", export: "/exports/datasets" } }, nfs: { server: "nas example", export: "/x" } }]), "mmagent:services.agent.extraVolumes[0].nfs.server", /DNS name or an IP address/],
+    ["nfs server like an option", (c) => (c.services.agent.extraVolumes = [{ ...{ name: "datasets", profile: "media", target: "/datasets", readOnly: true, nfs: { server: "nas.example.com", export: "/exports/datasets" } }, nfs: { server: "-o", export: "/x" } }]), "mmagent:services.agent.extraVolumes[0].nfs.server", /DNS name or an IP address/],
+    ["nfs server smuggling an option", (c) => (c.services.agent.extraVolumes = [{ ...{ name: "datasets", profile: "media", target: "/datasets", readOnly: true, nfs: { server: "nas.example.com", export: "/exports/datasets" } }, nfs: { server: "nas,rw", export: "/x" } }]), "mmagent:services.agent.extraVolumes[0].nfs.server", /DNS name or an IP address/],
+    ["nfs export relative", (c) => (c.services.agent.extraVolumes = [{ ...{ name: "datasets", profile: "media", target: "/datasets", readOnly: true, nfs: { server: "nas.example.com", export: "/exports/datasets" } }, nfs: { server: "10.0.0.5", export: "exports/x" } }]), "mmagent:services.agent.extraVolumes[0].nfs.export", /absolute/],
+    ["nfs export with ..", (c) => (c.services.agent.extraVolumes = [{ ...{ name: "datasets", profile: "media", target: "/datasets", readOnly: true, nfs: { server: "nas.example.com", export: "/exports/datasets" } }, nfs: { server: "10.0.0.5", export: "/exports/../etc" } }]), "mmagent:services.agent.extraVolumes[0].nfs.export", /'\.\.'/],
+    ["nfs export with a comma", (c) => (c.services.agent.extraVolumes = [{ ...{ name: "datasets", profile: "media", target: "/datasets", readOnly: true, nfs: { server: "nas.example.com", export: "/exports/datasets" } }, nfs: { server: "10.0.0.5", export: "/x,rw" } }]), "mmagent:services.agent.extraVolumes[0].nfs.export", /absolute/],
+    ["nfs option soft", (c) => (c.services.agent.extraVolumes = [{ ...{ name: "datasets", profile: "media", target: "/datasets", readOnly: true, nfs: { server: "nas.example.com", export: "/exports/datasets" } }, nfs: { server: "10.0.0.5", export: "/x", options: ["soft"] } }]), "mmagent:services.agent.extraVolumes[0].nfs.options[0]", /"soft" is refused: soft mounts return I\/O errors/],
+    ["nfs option rw", (c) => (c.services.agent.extraVolumes = [{ ...{ name: "datasets", profile: "media", target: "/datasets", readOnly: true, nfs: { server: "nas.example.com", export: "/exports/datasets" } }, nfs: { server: "10.0.0.5", export: "/x", options: ["nconnect=4", "rw"] } }]), "mmagent:services.agent.extraVolumes[0].nfs.options[1]", /"rw" is refused/],
+    ["nfs option nfsvers", (c) => (c.services.agent.extraVolumes = [{ ...{ name: "datasets", profile: "media", target: "/datasets", readOnly: true, nfs: { server: "nas.example.com", export: "/exports/datasets" } }, nfs: { server: "10.0.0.5", export: "/x", options: ["nfsvers=3"] } }]), "mmagent:services.agent.extraVolumes[0].nfs.options[0]", /mounts NFSv4\.2/],
+    ["nfs option not on the list", (c) => (c.services.agent.extraVolumes = [{ ...{ name: "datasets", profile: "media", target: "/datasets", readOnly: true, nfs: { server: "nas.example.com", export: "/exports/datasets" } }, nfs: { server: "10.0.0.5", export: "/x", options: ["sec=none"] } }]), "mmagent:services.agent.extraVolumes[0].nfs.options[0]", /not an allowed NFS option; use only: rsize=1048576, wsize/],
+    ["nfs option smuggling another", (c) => (c.services.agent.extraVolumes = [{ ...{ name: "datasets", profile: "media", target: "/datasets", readOnly: true, nfs: { server: "nas.example.com", export: "/exports/datasets" } }, nfs: { server: "10.0.0.5", export: "/x", options: ["rsize=65536,rw"] } }]), "mmagent:services.agent.extraVolumes[0].nfs.options[0]", /not a valid rsize value/],
+    ["nfs option nconnect out of range", (c) => (c.services.agent.extraVolumes = [{ ...{ name: "datasets", profile: "media", target: "/datasets", readOnly: true, nfs: { server: "nas.example.com", export: "/exports/datasets" } }, nfs: { server: "10.0.0.5", export: "/x", options: ["nconnect=17"] } }]), "mmagent:services.agent.extraVolumes[0].nfs.options[0]", /nconnect=4/],
+    ["nfs option twice", (c) => (c.services.agent.extraVolumes = [{ ...{ name: "datasets", profile: "media", target: "/datasets", readOnly: true, nfs: { server: "nas.example.com", export: "/exports/datasets" } }, nfs: { server: "10.0.0.5", export: "/x", options: ["timeo=600", "timeo=100"] } }]), "mmagent:services.agent.extraVolumes[0].nfs.options[1]", /given twice/],
+    ["nfs with an unknown key", (c) => (c.services.agent.extraVolumes = [{ ...{ name: "datasets", profile: "media", target: "/datasets", readOnly: true, nfs: { server: "nas.example.com", export: "/exports/datasets" } }, nfs: { server: "10.0.0.5", export: "/x", path: "/y" } }]), "mmagent:services.agent.extraVolumes[0].nfs.path", /unknown key/],
+    ["nfs without export", (c) => (c.services.agent.extraVolumes = [{ ...{ name: "datasets", profile: "media", target: "/datasets", readOnly: true, nfs: { server: "nas.example.com", export: "/exports/datasets" } }, nfs: { server: "10.0.0.5" } }]), "mmagent:services.agent.extraVolumes[0].nfs.export", /required/],
+    ["quota on an nfs volume", (c) => ((c.services.agent.extraVolumes = [{ name: "datasets", profile: "media", target: "/datasets", readOnly: true, nfs: { server: "nas.example.com", export: "/exports/datasets" } }]), (c.storage.quotasGiB = { datasets: 5 })), "mmagent:storage.quotasGiB.datasets", /NFS volume.*remove this quota/],
 ];
 
 describe.each(BAD)("refuses %s", (title, change, keyPath, reason) => {
@@ -296,4 +321,32 @@ test("a project-relative dev root is resolved against the project; only for dir 
 
 test("the message lists every problem with its key", () => {
     expect(() => parseStackConfig(withChange((c) => (c.services.agent.cpuSet = "x")), ctx)).toThrow(/mmagent:services\.agent\.cpuSet: use CPU indices/);
+});
+
+test("storage.backend defaults to auto: a path root stays a path, a dataset name stays a dataset, a dot-relative root is resolved against the project", () => {
+    const parse = (storage: Record<string, unknown>) => parseStackConfig(withChange((x) => (x.storage = storage)), ctx).storage;
+    expect(parse({ root: "/srv/mmagent" })).toMatchObject({ backend: "auto", root: "/srv/mmagent" });
+    expect(parse({ root: "tank/mmagent" })).toMatchObject({ backend: "auto", root: "tank/mmagent" });
+    expect(parse({ root: ".mmagent-data/dev" })).toMatchObject({ backend: "auto", root: "/proj/.mmagent-data/dev" });
+    expect(parse({ root: "./data" })).toMatchObject({ backend: "auto", root: "/proj/data" });
+    // The dev stack's own file says auto too.
+    const YAML = require("yaml");
+    const dev = YAML.parse(require("fs").readFileSync(require("path").join(__dirname, "../../Pulumi.dev.yaml"), "utf8"));
+    expect(dev.config["mmagent:storage"].backend).toBe("auto");
+});
+
+test("storage backend auto: restoreFrom is accepted (the host decides; its script refuses a restore where auto found plain directories)", () => {
+    expect(errorsOf(withChange((x) => ((x.storage.backend = "auto"), (x.services.agent.restoreFrom = "mmagent-pre-1a2b3c4d"))))).toEqual([]);
+});
+
+test("an NFS input volume is accepted with the allowed options, IPv4, IPv6 or a name, and the pseudo-root export", () => {
+    for (const [server, exp] of [["nas.example.com", "/exports/datasets"], ["10.0.0.5", "/"], ["fd00::5", "/srv/nfs4/models"]]) {
+        const volume = { name: "datasets", profile: "media", target: "/datasets", readOnly: true, nfs: { server, export: exp, options: ["rsize=1048576", "wsize=1048576", "timeo=600", "retrans=2", "noresvport", "nconnect=8", "actimeo=60"] } };
+        const c = parseStackConfig(withChange((x) => (x.services.agent.extraVolumes = [volume])), ctx);
+        expect(c.services.agent.extraVolumes[0].nfs).toEqual(volume.nfs);
+        const planned = planVolumes(c).find((v) => v.name === "datasets");
+        expect(planned).toMatchObject({ readOnly: true, nfs: volume.nfs });
+    }
+    const c = parseStackConfig(withChange((x) => (x.services.agent.extraVolumes = [{ name: "datasets", profile: "media", target: "/datasets", readOnly: true, nfs: { server: "10.0.0.5", export: "/x" } }])), ctx);
+    expect(c.services.agent.extraVolumes[0].nfs!.options).toEqual([]);
 });
