@@ -11,6 +11,7 @@ import * as fs from "fs";
 import * as http from "http";
 import { proxyCaddyConfig } from "../../components/reverseProxyNetwork";
 import { requirePrerequisites, sh, TEST_IMAGE } from "../support/host";
+import { untilTrue } from "../support/e2eHelpers";
 import { describeLoad, startLoad } from "../support/load";
 import { applyProxyConfig, applyProxyConfigAsync, proxyConfigDir, ProxyTestArgs, removeProxyContainer, startProxyContainer } from "../support/proxyContainer";
 
@@ -66,14 +67,6 @@ function proxyIdentity(): { id: string; startedAt: string } {
 
 const configFile = () => `${proxyConfigDir(PROXY)}/caddy.json`;
 
-async function until(what: string, seconds: number, probe: () => boolean): Promise<void> {
-    const deadline = Date.now() + seconds * 1000;
-    while (Date.now() < deadline) {
-        if (probe()) return;
-        await new Promise((r) => setTimeout(r, 200));
-    }
-    throw new Error(`${what}: not within ${seconds} s`);
-}
 
 let firstWrite: ReturnType<typeof startProxyContainer>;
 
@@ -86,7 +79,7 @@ beforeAll(async () => {
         sh("docker", ["run", "-d", "--name", name, "--network", NET, "-e", "XDG_DATA_HOME=/tmp", "-e", "XDG_CONFIG_HOME=/tmp", TEST_IMAGE, "caddy", "respond", "--listen", ":4000", body]);
     }
     firstWrite = startProxyContainer(base);
-    await until("the proxy answers for agent.localhost", 30, () => get("agent.localhost").body === "a");
+    await untilTrue("the proxy answers for agent.localhost", 30, () => get("agent.localhost").body === "a");
 }, 90_000);
 
 afterAll(cleanup);
@@ -176,19 +169,19 @@ test("a config that validates but fails to load (an address the container does n
 test("a restarted proxy (daemon restart, restart policy) starts from the latest routes", async () => {
     applyProxyConfig(withRoutes([...base.routes!, { host: "files.localhost", upstream: "mmtest-reload-b", port: 4000 }]));
     sh("docker", ["restart", PROXY]);
-    await until("files.localhost answers after the restart", 30, () => get("files.localhost").body === "b");
+    await untilTrue("files.localhost answers after the restart", 30, () => get("files.localhost").body === "b");
 });
 
 test('with the admin API "off", a route change restarts the proxy in place (same container, new start) and the new route answers', async () => {
     // The container's command and mounts do not depend on adminApi: switching only changes the config and how it is applied.
     expect(applyProxyConfig(withRoutes(base.routes, { adminApi: "off" })).applied).toBe("restarted");
-    await until("agent.localhost answers after the restart", 30, () => get("agent.localhost").body === "a");
+    await untilTrue("agent.localhost answers after the restart", 30, () => get("agent.localhost").body === "a");
     const before = proxyIdentity();
     const result = applyProxyConfig(withRoutes([...base.routes!, { host: "files.localhost", upstream: "mmtest-reload-b", port: 4000 }], { adminApi: "off" }));
     expect(result.applied).toBe("restarted");
     const after = proxyIdentity();
     expect(after.id).toBe(before.id);
     expect(after.startedAt).not.toBe(before.startedAt);
-    await until("files.localhost answers after the restart", 30, () => get("files.localhost").body === "b");
+    await untilTrue("files.localhost answers after the restart", 30, () => get("files.localhost").body === "b");
     expect(spawnSync("docker", ["exec", PROXY, "wget", "-q", "-O", "-", "http://127.0.0.1:2019/config/"]).status).not.toBe(0);
 });
