@@ -37,14 +37,18 @@ export const PROFILE_TUNING: Record<VolumeProfile, ProfileTuning> = {
 
 /** How to reach the host. */
 export type HostConnection =
-    | { kind: "local" }
     | {
+          /** Run the host scripts on the machine that runs Pulumi, and use its Docker engine. */
+          kind: "local";
+      }
+    | {
+          /** Run the host scripts over SSH, and reach the host's Docker engine through `ssh://`. */
           kind: "ssh";
           /** DNS name or IP address. */
           host: string;
-          /** @default 22 */
+          /** SSH port. Required here; the stack config's `host.connection.port` defaults it to 22. */
           port: number;
-          /** @default "root" */
+          /** Login user (root, or a deploy user with the sudoers line). Required here; the stack config's `host.connection.user` defaults it to "root". */
           user: string;
           /** Pinned host public key (`ssh-ed25519 AAAA…`). */
           hostKey: string;
@@ -52,8 +56,12 @@ export type HostConnection =
 
 /** Everything a component needs to run a script on the host. */
 export interface HostAccess {
+    /** Where the host scripts run: this machine (`local`) or a host reached over SSH. */
     connection: HostConnection;
-    /** SSH private key (a secret); required for `ssh`. */
+    /**
+     * SSH private key (a secret); required for `ssh`, not read for `local`.
+     * @default none (must be set for an `ssh` connection)
+     */
     privateKey?: pulumi.Input<string>;
 }
 
