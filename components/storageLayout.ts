@@ -19,6 +19,7 @@ import { hostScriptCommand, parseScriptOutput } from "./hostScript";
 import { LABELS, TOKENS } from "./tokens";
 import { HostAccess, PROFILE_TUNING, SnapshotInfo, StorageBackend, StorageBackendChoice, VolumeProfile } from "./types";
 
+/** One volume of a {@link StorageLayout}: what it holds, who writes it, and where its data comes from. */
 export interface VolumeSpec {
     /** Volume name: the dataset/subvolume/directory under `root`, and part of the Docker volume name. */
     name: string;
@@ -26,13 +27,17 @@ export interface VolumeSpec {
     profile: VolumeProfile;
     /** Input data: mounted read-only and never snapshotted or restored with its service. @default false */
     readOnly?: boolean;
-    /** Quota in GiB (ZFS `quota`, Btrfs qgroup limit; ignored by dir). @default no quota */
+    /** Quota in GiB (ZFS `quota`, Btrfs qgroup limit; ignored by dir). @default none (no quota) */
     quotaGiB?: number;
-    /** The container that writes this volume: its image change triggers the pre-change snapshot. @default none */
+    /**
+     * The container that writes this volume: its image change triggers the pre-change snapshot.
+     * @default none (the volume belongs to no service: no pre-change snapshot, no restore)
+     */
     service?: string;
     /**
      * Mount this NFS export instead of a volume under `root` (read-only input data): no ensure
-     * step, never snapshotted or restored. @default none
+     * step, never snapshotted or restored.
+     * @default none (a dataset, subvolume or directory under `root`)
      */
     nfs?: NfsSource;
 }
@@ -53,12 +58,21 @@ export interface ServiceGuard {
     container: string;
     /** The image the service is about to run. */
     image: string;
-    /** Restore the service's writable volumes from this snapshot before it starts. @default none */
+    /**
+     * Restore the service's writable volumes from this snapshot (a {@link SnapshotInfo} `snapshot`
+     * name) before it starts; a new value runs the restore again.
+     * @default none (no restore)
+     */
     restoreFrom?: string;
-    /** Seconds `docker stop` gives the service before SIGKILL when it is stopped for a snapshot or a restore (its container's own grace). @default 10 */
+    /**
+     * Seconds `docker stop` gives the service before SIGKILL when it is stopped for a snapshot or a
+     * restore (its container's own grace).
+     * @default 10 (container.ts `DEFAULT_STOP_GRACE_SECONDS`)
+     */
     stopGraceSeconds?: number;
 }
 
+/** Inputs of {@link StorageLayout}. */
 export interface StorageLayoutArgs {
     /** The host the storage lives on. */
     host: HostAccess;
@@ -73,13 +87,13 @@ export interface StorageLayoutArgs {
     root: string;
     /** Volumes to create. */
     volumes: VolumeSpec[];
-    /** Services keyed by container name, as referenced from `VolumeSpec.service`. @default {} */
+    /** Services keyed by container name, as referenced from `VolumeSpec.service`. @default {} (no snapshots, no restores) */
     services?: Record<string, ServiceGuard>;
     /** Snapshots to keep per volume (only `mmagent-*` ones are counted or pruned). @default 10 */
     keepSnapshots?: number;
-    /** Prefix for the Docker volume names. @default the component name */
+    /** Prefix for the Docker volume names (`<prefix>-<volume name>`). @default the component name */
     dockerNamePrefix?: string;
-    /** Resources the host steps wait for (e.g. the host preparation). @default [] */
+    /** Resources the host steps wait for (e.g. the host preparation). @default [] (only the Pulumi resource options' own dependencies) */
     dependsOn?: pulumi.Input<pulumi.Resource>[];
     /**
      * Where the last deployment put the storage (the stack's `storage` output). A different
@@ -91,7 +105,9 @@ export interface StorageLayoutArgs {
 
 /** Where a stack's volumes live: the backend as resolved on the host (never "auto"). */
 export interface StoragePlacement {
+    /** zfs, btrfs or dir: `StorageLayoutArgs.backend`, or what the detect step found for auto. */
     backend: StorageBackend;
+    /** `StorageLayoutArgs.root`. */
     root: string;
 }
 
@@ -114,19 +130,25 @@ export function assertSamePlacement(previous: StoragePlacement | undefined, next
     ]);
 }
 
+/** One volume as {@link buildStorageLayout} created it. */
 export interface StorageVolume {
+    /** The volume as requested. */
     spec: VolumeSpec;
     /** Host path the volume binds (known after the ensure step); none for an NFS volume. */
     path?: pulumi.Output<string>;
+    /** The Docker named volume containers mount: a bind of `path`, or the NFS export. */
     dockerVolume: docker.Volume;
     /** The host step that creates and tunes it; none for an NFS volume. */
     ensure?: command.local.Command | command.remote.Command;
 }
 
+/** The storage steps of one guarded service (one `StorageLayoutArgs.services` entry). */
 export interface ServiceStorage {
     /** Stable id of the current change; names the pre-change snapshot. */
     changeId?: random.RandomId;
+    /** The pre-change snapshot step; none for the dir backend or a service without writable volumes. */
     snapshot?: command.local.Command | command.remote.Command;
+    /** The one-shot restore step, when `ServiceGuard.restoreFrom` is set. */
     restore?: command.local.Command | command.remote.Command;
     /** What a container must depend on: its pre-change snapshot and pending restore. */
     gates: pulumi.Resource[];
@@ -134,8 +156,11 @@ export interface ServiceStorage {
     latestSnapshot?: pulumi.Output<SnapshotInfo | null>;
 }
 
+/** What {@link buildStorageLayout} created. */
 export interface StorageLayoutParts {
+    /** Volume name → its volume. */
     volumes: Record<string, StorageVolume>;
+    /** Container name → its storage steps. */
     services: Record<string, ServiceStorage>;
     /** The backend the host uses: `args.backend`, or what the detect step found for auto. */
     backend: pulumi.Output<StorageBackend>;
@@ -143,13 +168,15 @@ export interface StorageLayoutParts {
     detect?: command.local.Command | command.remote.Command;
 }
 
+/** Name prefix of the pre-change snapshots (`mmagent-pre-<8 hex digits>`, the value for `restoreFrom`). */
 export const SNAPSHOT_PREFIX = "mmagent-pre-";
 
-/** Parameters of the ensure step for one volume. Exported for the host-side tests. */
+/** Parameters of the detect step (backend auto). Exported for the host-side tests. */
 export function detectParams(args: Pick<StorageLayoutArgs, "backend" | "root">): Record<string, string> {
     return { MMAGENT_ACTION: "detect", MMAGENT_BACKEND: args.backend, MMAGENT_ROOT: args.root };
 }
 
+/** Parameters of the ensure step for one volume. Exported for the host-side tests. */
 export function ensureParams(args: Pick<StorageLayoutArgs, "backend" | "root">, vol: VolumeSpec): Record<string, string> {
     const tuning = PROFILE_TUNING[vol.profile];
     return {
@@ -166,6 +193,7 @@ export function ensureParams(args: Pick<StorageLayoutArgs, "backend" | "root">, 
     };
 }
 
+/** Parameters of a service's pre-change snapshot step. Exported for the host-side tests. */
 export function snapshotParams(
     args: Pick<StorageLayoutArgs, "backend" | "root" | "keepSnapshots">,
     volumes: string[],
@@ -186,6 +214,7 @@ export function snapshotParams(
     };
 }
 
+/** Parameters of a service's restore step. Exported for the host-side tests. */
 export function restoreParams(args: Pick<StorageLayoutArgs, "backend" | "root">, volumes: string[], guard: ServiceGuard): Record<string, string> {
     return {
         MMAGENT_ACTION: "restore",
@@ -233,6 +262,7 @@ export function nfsVolumeArgs(dockerPrefix: string, vol: VolumeSpec & { nfs: Nfs
 const DIR_WARNING = (name: string, why: string) =>
     `${name}: storage backend ${why} takes no snapshots: an image upgrade that migrates a database cannot be rolled back. Use zfs or btrfs for data you keep.`;
 
+/** Creates the resources of a {@link StorageLayout} under `parent`; the class is this plus its outputs. */
 export function buildStorageLayout(name: string, args: StorageLayoutArgs, parent: pulumi.Resource): StorageLayoutParts {
     const hostOpts: pulumi.CustomResourceOptions = { parent, dependsOn: args.dependsOn };
     const dockerPrefix = args.dockerNamePrefix ?? name;
@@ -338,8 +368,11 @@ export function buildStorageLayout(name: string, args: StorageLayoutArgs, parent
     return { volumes, services, backend, detect };
 }
 
+/** The component; see the module comment and {@link StorageLayoutArgs}. */
 export class StorageLayout extends pulumi.ComponentResource {
+    /** Volume name → its volume. */
     public readonly volumes: Record<string, StorageVolume>;
+    /** Container name → its storage steps. */
     public readonly services: Record<string, ServiceStorage>;
     /** Volume name → host path (NFS volumes have none). */
     public readonly paths: pulumi.Output<Record<string, string>>;
@@ -377,6 +410,7 @@ export class StorageLayout extends pulumi.ComponentResource {
         return this.services[container]?.gates ?? [];
     }
 
+    /** A volume by name; throws naming the known volumes when there is none. */
     volume(name: string): StorageVolume {
         const vol = this.volumes[name];
         if (!vol) throw new Error(`no storage volume "${name}"; known: ${Object.keys(this.volumes).join(", ")}`);
