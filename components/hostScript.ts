@@ -13,12 +13,15 @@ import * as fs from "fs";
 import * as path from "path";
 import { HostAccess } from "./types";
 
+/** The host scripts in components/scripts (dist/scripts in the package), without `.sh`. */
 export type HostScriptName = "prepare-host" | "storage" | "proxy-config";
 
+/** Absolute path of a host script next to this module. */
 export function hostScriptPath(script: HostScriptName): string {
     return path.join(__dirname, "scripts", `${script}.sh`);
 }
 
+/** A host script's text. */
 export function readHostScript(script: HostScriptName): string {
     return fs.readFileSync(hostScriptPath(script), "utf8");
 }
@@ -132,11 +135,16 @@ export function paramLine(name: string, bytes: Buffer): string {
     );
 }
 
+/** What {@link hostScriptCommand} runs. */
 export interface HostScriptArgs {
+    /** Which host script runs. */
     script: HostScriptName;
     /** Parameters (`MMAGENT_*`), resolved to strings before rendering. */
     params: pulumi.Input<Record<string, pulumi.Input<string>>>;
-    /** Values whose change replaces the command, i.e. runs it again as a new step. */
+    /**
+     * Values whose change replaces the command, i.e. runs it again as a new step.
+     * @default none (only a change of the command's other inputs runs it again, as `onUpdate` says)
+     */
     triggers?: pulumi.Input<unknown>[];
     /**
      * What an input change other than `triggers` does: "rerun" runs the script again (for
