@@ -13,17 +13,24 @@ import { containerName, PROXY_STOP_GRACE_SECONDS, ROLES } from "./roles";
 import { NfsSource, ServiceGuard, StorageLayout, StoragePlacement, VolumeSpec } from "./storageLayout";
 import { GpuInfo, SnapshotInfo } from "./types";
 
+/** Secrets {@link composeStack} takes besides the config. */
 export interface StackSecrets {
-    /** SSH private key for an ssh host. */
+    /**
+     * SSH private key for an ssh host (config validation refuses an ssh host without one).
+     * @default none (a local host needs no key)
+     */
     sshPrivateKey?: pulumi.Input<string>;
 }
 
+/** What {@link composeStack} returns: the program's stack outputs. */
 export interface StackOutputs {
     /** URL per routed host name. */
     urls: Record<string, string>;
     /** GPUs as a container sees them. */
     gpus: pulumi.Output<GpuInfo[]>;
+    /** The host's Docker engine version (`docker version`'s server version), as the prepare step reported it. */
     dockerVersion: pulumi.Output<string>;
+    /** The Docker network the proxy and the services share. */
     networkName: pulumi.Output<string>;
     /** Container name per enabled role, and the proxy. */
     containers: Record<string, string>;
@@ -43,6 +50,7 @@ export function lastDeployment(prefix: string): pulumi.StackReference {
     return new pulumi.StackReference(`${prefix}-last-deployment`, { name: `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}` });
 }
 
+/** The proxy's own state, mounted at `/data` (Caddy's data directory: certificates and keys). */
 export const PROXY_DATA_VOLUME = "proxy-data";
 /** The proxy's routes (written by its config step, read-only in the proxy, never snapshotted). */
 export const PROXY_CONFIG_VOLUME = "proxy-config";
@@ -99,10 +107,16 @@ export function planSmokeTestGpus(config: StackConfig): ServiceGpus {
     return unionGpus(roles.map((r) => serviceGpus(r, config.services[r].gpus, config.host.gpus)));
 }
 
+/** The proxy container's name: `<namePrefix>-proxy`. */
 export function proxyContainerName(config: StackConfig): string {
     return `${config.namePrefix}-proxy`;
 }
 
+/**
+ * Creates the stack: {@link NvidiaHost}, {@link StorageLayout}, {@link ReverseProxyNetwork} and
+ * {@link MultimodalAgentStack}, wired from one validated config.
+ * @param secrets defaults to `{}` (no SSH key: enough for a local host).
+ */
 export function composeStack(config: StackConfig, secrets: StackSecrets = {}): StackOutputs {
     const prefix = config.namePrefix;
     const host = new NvidiaHost(`${prefix}-host`, {
