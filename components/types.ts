@@ -5,12 +5,14 @@ import * as pulumi from "@pulumi/pulumi";
 
 /** What a volume holds; decides the filesystem tuning (see PROFILE_TUNING). */
 export const VOLUME_PROFILES = ["db", "media", "models", "logs", "text", "cache"] as const;
+/** One of {@link VOLUME_PROFILES}. */
 export type VolumeProfile = (typeof VOLUME_PROFILES)[number];
 
 /** Where volumes live on the host, as the storage script resolved it. */
 export type StorageBackend = "zfs" | "btrfs" | "dir";
 /** What `storage.backend` may say: a backend, or "auto" (the host's storage script decides). */
 export const STORAGE_BACKEND_CHOICES = ["auto", "zfs", "btrfs", "dir"] as const;
+/** One of {@link STORAGE_BACKEND_CHOICES}. */
 export type StorageBackendChoice = (typeof STORAGE_BACKEND_CHOICES)[number];
 
 /** Per-profile filesystem tuning. ZFS values follow OpenZFS workload tuning; Btrfs has per-path no-CoW and compression. */
@@ -23,6 +25,7 @@ export interface ProfileTuning {
     btrfsCompression: "" | "zstd" | "lzo";
 }
 
+/** The tuning each {@link VolumeProfile} gets (the comments in the source say why). */
 export const PROFILE_TUNING: Record<VolumeProfile, ProfileTuning> = {
     // SQLite/PostgreSQL pages are 4-16K: a 128K record would amplify every small write.
     db: { zfs: { recordsize: "16K", compression: "lz4", atime: "off", logbias: "latency" }, btrfsNoCow: true, btrfsCompression: "" },
@@ -70,10 +73,15 @@ export type GpuSelection = "none" | "all" | (number | string)[];
 
 /** One GPU as `nvidia-smi --query-gpu` reports it inside the smoke-test container. */
 export interface GpuInfo {
+    /** nvidia-smi `index`, as numbered inside the smoke-test container. */
     index: number;
+    /** nvidia-smi `uuid` (`GPU-…`). */
     uuid: string;
+    /** nvidia-smi `name`: the product name. */
     name: string;
+    /** nvidia-smi `memory.total`, in MiB. */
     memoryMiB: number;
+    /** nvidia-smi `driver_version`. */
     driverVersion: string;
 }
 
