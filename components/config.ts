@@ -13,15 +13,22 @@ import { derivedIpv4Subnet } from "./networkAddressing";
 import { roleVolumes } from "./roles";
 import { STORAGE_BACKEND_CHOICES, VOLUME_PROFILES } from "./types";
 
+/** The Pulumi config namespace of every key: `mmagent:<key>` in `Pulumi.<stack>.yaml`. */
 export const CONFIG_NAMESPACE = "mmagent";
 
 /** Images used when a stack does not name its own. Tags are exact; prod stacks add digests. */
 export const DEFAULT_IMAGES = {
+    /** `proxy.image`: Caddy. */
     proxy: "caddy:2.10.2-alpine",
+    /** `services.inference.image`: Ollama. */
     inference: "ollama/ollama:0.12.6",
+    /** `services.agent.image`: Open WebUI. */
     agent: "ghcr.io/open-webui/open-webui:v0.6.34",
+    /** `services.cache.image`: Redis. */
     cache: "redis:7.4.6-alpine",
+    /** `services.vectorDb.image`: PostgreSQL with pgvector. */
     vectorDb: "pgvector/pgvector:0.8.1-pg17",
+    /** `host.gpuSmokeTestImage`: runs `nvidia-smi`. */
     gpuSmokeTest: "nvidia/cuda:12.6.3-base-ubuntu24.04",
 } as const;
 
@@ -46,14 +53,18 @@ const gpuSelection = z.union(
 const connectionSchema = z.discriminatedUnion(
     "kind",
     [
-        z.strictObject({ kind: z.literal("local") }),
         z.strictObject({
+            /** This machine: the host scripts run locally and Docker is the local engine. */
+            kind: z.literal("local"),
+        }),
+        z.strictObject({
+            /** A host reached over SSH (needs the `sshPrivateKey` secret). */
             kind: z.literal("ssh"),
             /** DNS name or IP address of the host. */
             host: v.hostAddress,
-            /** @default 22 */
+            /** SSH port. @default 22 */
             port: v.port.default(22),
-            /** @default "root" */
+            /** Login user: root, or a deploy user with the sudoers line (README, "Remote hosts"). @default "root" */
             user: v.unixUser.default("root"),
             /** The host's public key, pinned: the connection fails if the host presents another. */
             hostKey: v.sshHostKey,
@@ -63,11 +74,17 @@ const connectionSchema = z.discriminatedUnion(
 );
 
 const hostSchema = z.strictObject({
+    /** How to reach the host. @default { kind: "local" } */
     connection: connectionSchema.default({ kind: "local" }),
+    /** GPUs the host offers the containers: "none", "all", or indices / UUIDs. @default "none" */
     gpus: gpuSelection.default("none"),
+    /** NVIDIA container toolkit version, for all four packages (held). @default "1.18.0-1" */
     toolkitVersion: v.debianVersion.default(DEFAULT_TOOLKIT_VERSION),
+    /** Generate the CDI spec and enable CDI in Docker; containers then request GPUs by CDI name. @default false */
     cdi: z.boolean().default(false),
+    /** Kernel parameters written to `/etc/sysctl.d/90-mmagent.conf`. @default { "fs.inotify.max_user_watches": "524288" } */
     sysctls: v.sysctls.default({ "fs.inotify.max_user_watches": "524288" }),
+    /** Image the GPU smoke test runs `nvidia-smi` in. @default DEFAULT_IMAGES.gpuSmokeTest */
     gpuSmokeTestImage: v.imageReference.default(DEFAULT_IMAGES.gpuSmokeTest),
 });
 
@@ -84,7 +101,12 @@ const storageSchema = z.strictObject({
      * starting with `.` under auto), at most 1024 (validators.ts `LIMITS`).
      */
     root: z.string().min(1, "set the storage root"),
-    retention: z.strictObject({ keep: z.number().int().min(1, "keep at least 1 snapshot").max(1000, "keep at most 1000 snapshots").default(10) }).default({ keep: 10 }),
+    /** Snapshot retention. @default { keep: 10 } */
+    retention: z.strictObject({
+        /** Snapshots kept per volume; only `mmagent-*` ones are counted or pruned. @default 10 */
+        keep: z.number().int().min(1, "keep at least 1 snapshot").max(1000, "keep at most 1000 snapshots").default(10),
+    }).default({ keep: 10 }),
+    /** Quota in GiB per volume name (ignored by the dir backend; not for NFS volumes). @default {} */
     quotasGiB: z
         .record(
             v.resourceName,
@@ -97,36 +119,54 @@ const storageSchema = z.strictObject({
 });
 
 const networkSchema = z.strictObject({
+    /** The Docker network the proxy and the services share. @default "reverse_proxy" */
     name: v.resourceName.or(z.literal("reverse_proxy")).default("reverse_proxy"),
+    /** The network's IPv6 subnet, declared with its gateway. @default "fd6d:6d61:6765::/64" */
     ipv6Subnet: v.ipv6Subnet.default(DEFAULT_IPV6_SUBNET),
+    /**
+     * The network's IPv4 subnet, declared with its gateway.
+     * @default none (a /24 in 172.16.128.0/17 derived from the network name, networkAddressing.ts `derivedIpv4Subnet`)
+     */
     ipv4Subnet: v.ipv4Subnet.optional(),
     /**
      * The engine's own address pools, which the subnets must stay out of. Docker's built-in
      * local pools unless daemon.json sets `default-address-pools`: then list those here.
+     * @default Docker's built-in pools (validators.ts `DOCKER_DEFAULT_ADDRESS_POOLS`)
      */
     dockerAddressPools: z.array(v.anyCidr).default([...v.DOCKER_DEFAULT_ADDRESS_POOLS]),
 });
 
 const routeSchema = z.strictObject({
+    /** Host name the route answers (a `*.` wildcard allowed). */
     host: v.dnsName,
     /** A service role (`agent`, `inference`, …) of this stack. */
     service: z.string(),
+    /** The service's port on the network. */
     port: v.port,
+    /** Path prefix such as "/api/*". @default none (every path of the host) */
     path: z.string().regex(/^\/[A-Za-z0-9._~/-]*\*?$/, "use a path prefix such as \"/api/*\"").optional(),
 });
 
 const proxySchema = z.strictObject({
+    /** The proxy's image (Caddy). @default DEFAULT_IMAGES.proxy */
     image: v.imageReference.default(DEFAULT_IMAGES.proxy),
+    /** Host address the HTTP and HTTPS ports are published on. @default "127.0.0.1" */
     bindAddress: v.ipAddress.default("127.0.0.1"),
+    /** HTTP port, published and listened on with the same number. @default 80 */
     httpPort: v.port.default(80),
+    /** HTTPS port, published and listened on with the same number. @default 443 */
     httpsPort: v.port.default(443),
+    /** Certificates: "acme" (needs `acmeEmail` and public names), "internal" (Caddy's own CA) or "off". @default "internal" */
     tls: z.enum(["acme", "internal", "off"], { error: "set tls to \"acme\", \"internal\" or \"off\"" }).default("internal"),
+    /** E-mail of the ACME account; required when `tls` is "acme". @default none (no ACME account) */
     acmeEmail: z.email("use an e-mail address for the ACME account").optional(),
     /**
      * Caddy's admin API: "loopback" (the container's own 127.0.0.1, reached with `docker exec`; route
      * changes load in place), or "off" (route changes restart the proxy). Never published.
+     * @default "loopback"
      */
     adminApi: z.enum(["off", "loopback"], { error: "set adminApi to \"off\" or \"loopback\": the admin API is never published" }).default("loopback"),
+    /** Extra routes, besides each service's `host`. @default [] */
     routes: z.array(routeSchema).default([]),
 });
 
@@ -144,32 +184,43 @@ const nfsSourceSchema = z.strictObject({
 });
 
 const extraVolumeSchema = z.strictObject({
+    /** Volume name, unique in the stack (also the dataset/subvolume/directory name). */
     name: v.resourceName,
+    /** What the volume holds: decides its filesystem tuning. */
     profile: z.enum(VOLUME_PROFILES, { error: `use one of ${VOLUME_PROFILES.join(", ")}` }),
+    /** Mount point in the container. */
     target: v.containerPath,
+    /** Input data: mounted read-only and not snapshotted or restored with its service. @default false */
     readOnly: z.boolean().default(false),
-    /** Mount this NFS export instead of a volume under storage.root; needs readOnly: true. */
+    /** Mount this NFS export instead of a volume under storage.root; needs readOnly: true. @default none (a volume under storage.root) */
     nfs: nfsSourceSchema.optional(),
 });
 
 function serviceSchema<R extends z.ZodRawShape>(defaults: { enabled: boolean; image: string }, roleShape: R) {
     return z.strictObject({
+        /** Whether the service runs. @default true (vectorDb: false) */
         enabled: z.boolean().default(defaults.enabled),
+        /** Image, with a tag or digest. @default the role's image in DEFAULT_IMAGES */
         image: v.imageReference.default(defaults.image),
         /** CPUs the container may run on, e.g. "0-3,5". @default unpinned */
         cpuSet: v.cpuSet.optional(),
+        /** Memory limit in MiB (swap up to the same amount again). @default none (no limit) */
         memoryMiB: z.number().int().min(16, "give at least 16 MiB").optional(),
+        /** Size of /dev/shm in MiB. @default the role's (vectorDb: 256), else Docker's (64) */
         shmSizeMiB: z.number().int().min(1).optional(),
+        /** Environment variables; they win over the role's own (the wiring between services). @default {} */
         env: z.record(v.envName, v.envValue).default({}),
-        /** Restore this service's writable volumes from a snapshot on the next `pulumi up`. */
+        /** Restore this service's writable volumes from a snapshot on the next `pulumi up`. @default none (no restore) */
         restoreFrom: v.snapshotName.optional(),
-        /** Publish this service through the proxy under this host name. */
+        /** Publish this service through the proxy under this host name. @default none (not published) */
         host: v.dnsName.optional(),
+        /** Volumes besides the role's own. @default [] */
         extraVolumes: z.array(extraVolumeSchema).max(v.LIMITS.extraVolumes, `give a service at most ${v.LIMITS.extraVolumes} extra volumes`).default([]),
+        /** GPUs of `host.gpus` this service gets (GPU-capable roles: inference, agent). @default inference: all of `host.gpus`; the others: none */
         gpus: gpuSelection.optional(),
-        /** Replaces the image's command (when another image fills the role). @default the role's */
+        /** Replaces the image's command (when another image fills the role). @default the role's (cache: redis-server with its config), else the image's own */
         command: z.array(z.string().max(1024)).min(1).optional(),
-        /** Replaces the role's healthcheck, Docker `tests` form: ["CMD", "curl", "-f", "http://127.0.0.1:8080/"]. */
+        /** Replaces the role's healthcheck, Docker `tests` form: ["CMD", "curl", "-f", "http://127.0.0.1:8080/"]. @default the role's (roles.ts `ROLES`) */
         healthcheck: z
             .array(z.string().max(1024))
             .min(2, "give the form and the command, e.g. [\"CMD\", \"curl\", \"-f\", \"http://127.0.0.1:8080/\"]")
@@ -182,12 +233,19 @@ function serviceSchema<R extends z.ZodRawShape>(defaults: { enabled: boolean; im
 }
 
 const servicesSchema = z.strictObject({
+    /** Ollama, with the host's GPUs by default. */
     inference: serviceSchema({ enabled: true, image: DEFAULT_IMAGES.inference }, {}).prefault({}),
+    /** Open WebUI: database, uploads, read-only input, writable output, logs. */
     agent: serviceSchema({ enabled: true, image: DEFAULT_IMAGES.agent }, {}).prefault({}),
+    /** Redis with a password, LRU eviction within `maxMemoryMiB`. */
     cache: serviceSchema(
         { enabled: true, image: DEFAULT_IMAGES.cache },
-        { maxMemoryMiB: z.number().int().min(8, "give the cache at least 8 MiB").default(256) },
+        {
+            /** Redis `maxmemory`, with `allkeys-lru`. @default 256 */
+            maxMemoryMiB: z.number().int().min(8, "give the cache at least 8 MiB").default(256),
+        },
     ).prefault({}),
+    /** PostgreSQL with pgvector; off by default. */
     vectorDb: serviceSchema({ enabled: false, image: DEFAULT_IMAGES.vectorDb }, {}).prefault({}),
 });
 
@@ -204,14 +262,21 @@ const stackConfigSchema = z.strictObject({
             });
         }
     }),
+    /** Must be true for the proxy to publish on `0.0.0.0` or `::`. @default false */
     allowPublicBind: z.boolean().default(false),
+    /** The host: connection, GPUs, NVIDIA toolkit, sysctls. */
     host: hostSchema.prefault({}),
+    /** Where the volumes live (`root` is required). */
     storage: storageSchema,
+    /** The proxy network. */
     network: networkSchema.prefault({}),
+    /** The reverse proxy (Caddy). */
     proxy: proxySchema.prefault({}),
+    /** The agent's services, by role. */
     services: servicesSchema.prefault({}),
 });
 
+/** A validated stack config with every default filled in: what {@link parseStackConfig} returns. */
 export type StackConfig = z.output<typeof stackConfigSchema>;
 export type HostConfig = StackConfig["host"];
 export type StorageConfig = StackConfig["storage"];
@@ -220,6 +285,7 @@ export type ProxyConfig = StackConfig["proxy"];
 export type ServicesConfig = StackConfig["services"];
 export type ServiceRole = keyof ServicesConfig;
 export type ServiceConfig = ServicesConfig[ServiceRole];
+/** The service roles, in config order. */
 export const SERVICE_ROLES: readonly ServiceRole[] = ["inference", "agent", "cache", "vectorDb"];
 
 /** The config as read from `Pulumi.<stack>.yaml`, before validation. */
@@ -319,6 +385,7 @@ export function formatPath(path: PropertyKey[]): string {
     return path.reduce<string>((acc, part) => (typeof part === "number" ? `${acc}[${part}]` : acc ? `${acc}.${String(part)}` : String(part)), "");
 }
 
+/** The error {@link parseStackConfig} throws: every problem, each with its `mmagent:` key (or `$VARIABLE`) and reason. */
 export function configError(problems: ConfigProblem[]): pulumi.InputPropertiesError {
     const where = (p: ConfigProblem) => (p.environment ? `$${p.propertyPath}` : `${CONFIG_NAMESPACE}:${p.propertyPath}`);
     const lines = problems.map((p) => `  - ${where(p)}: ${p.reason}`);
