@@ -16,10 +16,11 @@ import { hostScriptCommand, parseScriptOutput } from "./hostScript";
 import { TOKENS } from "./tokens";
 import { GpuInfo, GpuSelection, HostAccess, HostConnection } from "./types";
 
+/** Inputs of {@link NvidiaHost}. */
 export interface NvidiaHostArgs {
     /** How to reach the host. @default { kind: "local" } */
     connection?: HostConnection;
-    /** SSH private key, as a secret. Required when `connection.kind` is "ssh". */
+    /** SSH private key, as a secret. Required when `connection.kind` is "ssh". @default none (enough for a local host) */
     privateKey?: pulumi.Input<string>;
     /** GPUs to prepare and smoke-test: "none" skips everything NVIDIA. @default "none" */
     gpus?: GpuSelection;
@@ -46,17 +47,27 @@ export interface NvidiaHostArgs {
 
 /** What the prepare script reports. */
 export interface HostReport {
+    /** Docker server version. */
     docker: string;
+    /** GPUs the smoke-test container saw (empty without GPUs). */
     gpus: GpuInfo[];
+    /** The NVIDIA container toolkit version installed ("" without GPUs). */
     toolkitVersion: string;
+    /** Whether this run restarted Docker (only when daemon.json changed). */
     dockerRestarted: boolean;
+    /** What this run changed on the host, one entry per change. */
     changed: string[];
 }
 
+/** What {@link buildNvidiaHost} created. */
 export interface NvidiaHostParts {
+    /** How other components run scripts on this host. */
     access: HostAccess;
+    /** The prepare-host step. */
     prepare: command.local.Command | command.remote.Command;
+    /** Docker provider for this host, created after the prepare step. */
     dockerProvider: docker.Provider;
+    /** The prepare step's report. */
     report: pulumi.Output<HostReport>;
 }
 
@@ -103,6 +114,7 @@ function dockerProviderSshOpts(name: string, args: NvidiaHostArgs, connection: E
     );
 }
 
+/** Creates the resources of a {@link NvidiaHost} under `parent`; the class is this plus its outputs. */
 export function buildNvidiaHost(name: string, args: NvidiaHostArgs, parent: pulumi.Resource): NvidiaHostParts {
     const connection = args.connection ?? { kind: "local" };
     const access: HostAccess = { connection, privateKey: args.privateKey };
@@ -120,6 +132,7 @@ export function buildNvidiaHost(name: string, args: NvidiaHostArgs, parent: pulu
     return { access, prepare, dockerProvider, report };
 }
 
+/** The component; see the module comment and {@link NvidiaHostArgs}. */
 export class NvidiaHost extends pulumi.ComponentResource {
     /** Docker provider for this host; pass it to the other components through `providers`. */
     public readonly dockerProvider: docker.Provider;
