@@ -20,15 +20,21 @@ import { PROXY_STOP_GRACE_SECONDS } from "./roles";
 import { LABELS, TOKENS } from "./tokens";
 import { HostAccess } from "./types";
 
+/** Inputs of {@link ReverseProxyNetwork}. */
 export interface ReverseProxyNetworkArgs {
     /** The host the proxy runs on (local or SSH): its config step writes and loads the routes there. */
     host: HostAccess;
     /**
      * The proxy's config volume: a Docker volume bound to a host directory (a StorageLayout volume
-     * with `readOnly: true`), mounted read-only at {@link PROXY_CONFIG_MOUNT}. The config step writes
-     * `caddy.json` into `hostPath`.
+     * with `readOnly: true`), mounted read-only at `PROXY_CONFIG_MOUNT` (`/etc/caddy/mmagent`). The
+     * config step writes `caddy.json` into `hostPath`.
      */
-    configVolume: { dockerVolumeName: pulumi.Input<string>; hostPath: pulumi.Input<string> };
+    configVolume: {
+        /** The Docker volume's name, mounted into the proxy. */
+        dockerVolumeName: pulumi.Input<string>;
+        /** The host directory the volume binds, where the config step writes. */
+        hostPath: pulumi.Input<string>;
+    };
     /** Docker network name. @default "reverse_proxy" */
     networkName?: string;
     /** IPv6 subnet of the network. @default "fd6d:6d61:6765::/64" (a ULA range) */
@@ -56,7 +62,7 @@ export interface ReverseProxyNetworkArgs {
     httpsPort?: number;
     /** Certificates: "acme" (public CA), "internal" (Caddy's own CA) or "off" (HTTP only). @default "internal" */
     tls?: "acme" | "internal" | "off";
-    /** ACME account e-mail; required with tls "acme". @default none */
+    /** ACME account e-mail; required with tls "acme". @default none (no ACME account) */
     acmeEmail?: string;
     /**
      * Caddy's admin API: "loopback" (the container's own 127.0.0.1, never published) lets a route
@@ -73,11 +79,15 @@ export interface ReverseProxyNetworkArgs {
     dependsOn?: pulumi.Input<pulumi.Resource>[];
 }
 
+/** What {@link buildReverseProxyNetwork} created. */
 export interface ReverseProxyNetworkParts {
+    /** The proxy network. */
     network: docker.Network;
+    /** The proxy container. */
     proxy: docker.Container;
     /** The host step that validates, writes and loads the proxy's config. */
     configStep: command.local.Command | command.remote.Command;
+    /** The generated Caddy config (data). */
     caddyConfig: Record<string, unknown>;
 }
 
@@ -90,6 +100,7 @@ export const PROXY_CONFIG_FILE = `${PROXY_CONFIG_MOUNT}/caddy.json`;
 export interface ProxyConfigResult {
     /** Host path of the config file. */
     file: string;
+    /** SHA-256 of the config file, hex. */
     sha256: string;
     /** "reloaded" in place, "restarted" (admin API off), or "written" (no running proxy yet). */
     applied: "reloaded" | "restarted" | "written";
@@ -119,6 +130,7 @@ export const PROXY_SYSCTLS: Record<string, string> = Object.fromEntries(
 /** The arguments that decide the proxy's Caddy config. */
 export type ProxyConfigArgs = Pick<ReverseProxyNetworkArgs, "routes" | "httpPort" | "httpsPort" | "tls" | "acmeEmail" | "adminApi">;
 
+/** The proxy's Caddy config for these arguments, with the component's defaults filled in. */
 export function proxyCaddyConfig(args: ProxyConfigArgs): Record<string, unknown> {
     return buildCaddyConfig({
         routes: args.routes ?? [],
@@ -151,6 +163,7 @@ export function proxyConfigParams(args: {
     };
 }
 
+/** Creates the resources of a {@link ReverseProxyNetwork} under `parent`; the class is this plus its outputs. */
 export function buildReverseProxyNetwork(name: string, args: ReverseProxyNetworkArgs, parent: pulumi.Resource): ReverseProxyNetworkParts {
     const networkName = args.networkName ?? "reverse_proxy";
     const ipamConfigs = networkIpamConfigs(networkName, args.ipv6Subnet ?? DEFAULT_IPV6_SUBNET, args.ipv4Subnet);
@@ -211,8 +224,11 @@ export function buildReverseProxyNetwork(name: string, args: ReverseProxyNetwork
     return { network, proxy, configStep, caddyConfig };
 }
 
+/** The component; see the module comment and {@link ReverseProxyNetworkArgs}. */
 export class ReverseProxyNetwork extends pulumi.ComponentResource {
+    /** The proxy network. */
     public readonly network: docker.Network;
+    /** The proxy container (Caddy). */
     public readonly proxy: docker.Container;
     /** The host step that validates, writes and loads the proxy's routes. */
     public readonly configStep: command.local.Command | command.remote.Command;
