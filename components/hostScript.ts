@@ -14,7 +14,7 @@ import * as path from "path";
 import { HostAccess } from "./types";
 
 /** The host scripts in components/scripts (dist/scripts in the package), without `.sh`. */
-export type HostScriptName = "prepare-host" | "storage" | "proxy-config";
+export type HostScriptName = "prepare-host" | "storage" | "proxy-config" | "status";
 
 /** Absolute path of a host script next to this module. */
 export function hostScriptPath(script: HostScriptName): string {

@@ -6,8 +6,10 @@
 import * as pulumi from "@pulumi/pulumi";
 import { CONFIG_NAMESPACE, configError, parseStackConfig, RawStackConfig, StackConfig } from "./config";
 
-const OBJECT_KEYS = ["host", "storage", "network", "proxy", "services"] as const;
-const KNOWN_KEYS = new Set<string>([...OBJECT_KEYS, "namePrefix", "allowPublicBind", "sshPrivateKey"]);
+/** The `mmagent:` keys whose values are objects (YAML mappings). */
+export const OBJECT_CONFIG_KEYS = ["host", "storage", "network", "proxy", "services"] as const;
+/** Every `mmagent:` key the program reads; any other is refused. */
+export const KNOWN_CONFIG_KEYS: ReadonlySet<string> = new Set<string>([...OBJECT_CONFIG_KEYS, "namePrefix", "allowPublicBind", "sshPrivateKey"]);
 
 export interface LoadedConfig {
     config: StackConfig;
@@ -23,12 +25,12 @@ export function loadStackConfig(projectDir: string): LoadedConfig {
     const unknown = Object.keys(pulumi.runtime.allConfig())
         .filter((k) => k.startsWith(`${CONFIG_NAMESPACE}:`))
         .map((k) => k.slice(CONFIG_NAMESPACE.length + 1))
-        .filter((k) => !KNOWN_KEYS.has(k));
+        .filter((k) => !KNOWN_CONFIG_KEYS.has(k));
     if (unknown.length > 0) {
-        throw configError(unknown.map((k) => ({ propertyPath: k, reason: `unknown key: remove it or check its spelling; known keys: ${[...KNOWN_KEYS].join(", ")}` })));
+        throw configError(unknown.map((k) => ({ propertyPath: k, reason: `unknown key: remove it or check its spelling; known keys: ${[...KNOWN_CONFIG_KEYS].join(", ")}` })));
     }
     const raw: RawStackConfig = {};
-    for (const key of OBJECT_KEYS) {
+    for (const key of OBJECT_CONFIG_KEYS) {
         const value = readObject(cfg, key);
         if (value !== undefined) raw[key] = value;
     }

@@ -93,8 +93,14 @@ export interface SnapshotInfo {
     createdAt: string;
     /** Image of the container whose data the snapshot holds ("" when none ran yet). */
     image: string;
+    /** The ID (`sha256:…`) of the image the container ran ("" when none ran, or the snapshot predates the field). */
+    imageId: string;
+    /** That image's registry digest (`repo@sha256:…`); "" for an image built on the host, never pulled. */
+    imageDigest: string;
     /** The image the change was about to deploy. */
     nextImage: string;
     /** Volume name → snapshot path or ZFS snapshot name. */
     volumes: Record<string, string>;
+    /** Volume name → its used bytes when the snapshot was taken (null when unknown); `mmagent status` estimates growth from them. */
+    bytes: Record<string, number | null>;
 }

@@ -5,7 +5,7 @@
 # Every parameter arrives as an environment variable (never interpolated into a command line by
 # the caller) and is re-validated here against the same allow-lists the program uses.
 #
-#   MMAGENT_ACTION    detect | ensure | snapshot | restore
+#   MMAGENT_ACTION    detect | ensure | snapshot | restore | list
 #   MMAGENT_BACKEND   auto | zfs | btrfs | dir
 #   MMAGENT_ROOT      zfs: parent dataset (tank/mmagent); btrfs/dir: absolute path; auto: either
 #
@@ -23,6 +23,14 @@
 #             MMAGENT_STOP_TIMEOUT (seconds before SIGKILL, default 10), MMAGENT_NEXT_IMAGE,
 #             MMAGENT_PROTECT ("" | snapshot name never to prune)
 #   restore:  MMAGENT_VOLUMES, MMAGENT_SNAPSHOT, MMAGENT_CONTAINER, MMAGENT_STOP_TIMEOUT, MMAGENT_EXPECT_IMAGE
+#   list:     MMAGENT_VOLUMES. Read-only (no lock, creates nothing; `mmagent status` and
+#             `mmagent rollback` use it): per volume its path, used and quota bytes, the snapshot
+#             it was last restored from, and every snapshot of this project with its metadata.
+#
+# Each pre-change snapshot records, besides the image reference the container ran, the image's
+# ID (`.Image`, the config digest the engine runs) and its registry digest (`repo@sha256:…`, ""
+# for an image built on the host), and the volume's used bytes at that moment (growth estimates).
+# A restore refuses a configured image that is not the one the snapshot's data belongs to.
 #
 # stdout: one JSON object describing the result. Progress and warnings go to stderr.
 set -euo pipefail
@@ -82,10 +90,13 @@ resolve_backend
 
 # One storage operation at a time on a host: parallel pulumi steps must not interleave a
 # stop/snapshot/start of one service with another's.
-LOCK_FILE="/run/lock/mmagent-storage.lock"
-[[ -d /run/lock ]] || LOCK_FILE="/tmp/mmagent-storage.lock"
-exec 9>"$LOCK_FILE"
-flock 9
+# detect and list only read, and take no lock (a status check must not wait for an upgrade).
+if [[ "$ACTION" != detect && "$ACTION" != list ]]; then
+  LOCK_FILE="/run/lock/mmagent-storage.lock"
+  [[ -d /run/lock ]] || LOCK_FILE="/tmp/mmagent-storage.lock"
+  exec 9>"$LOCK_FILE"
+  flock 9
+fi
 
 json_str() { # minimal JSON string escaping for the values this script emits (validated names, paths, images)
   local s=${1//\\/\\\\}; s=${s//\"/\\\"}; printf '"%s"' "$s"
@@ -186,11 +197,56 @@ start_again() {
 }
 trap start_again EXIT
 
+# What a container runs: IMG_REF (the reference it was created with), IMG_ID (`sha256:…`, the image
+# the engine runs) and IMG_DIGEST (the registry digest of that image for the reference's
+# repository, `repo@sha256:…`; "" when the image was built on the host and never pulled/pushed).
+IMG_REF="" IMG_ID="" IMG_DIGEST=""
 container_image() {
-  local c="$1"
+  IMG_REF="" IMG_ID="" IMG_DIGEST=""
+  local c="$1" line
   [[ -z "$c" ]] && return 0
   command -v docker >/dev/null 2>&1 || return 0
-  docker inspect -f '{{.Config.Image}}' -- "$c" 2>/dev/null || true
+  line=$(docker inspect -f '{{.Config.Image}} {{.Image}}' -- "$c" 2>/dev/null) || return 0
+  IMG_REF=${line% *} IMG_ID=${line##* }
+  IMG_DIGEST=$(repo_digest "$IMG_REF" "$IMG_ID")
+}
+familiar() { # docker.io/library/redis -> redis: the form RepoDigests use for Docker Hub
+  local r=${1#docker.io/}; r=${r#index.docker.io/}; printf '%s' "${r#library/}"
+}
+repo_digest() { # reference image-id
+  local ref=$1 repo d
+  repo=${ref%%@*}
+  [[ "${repo##*/}" == *:* ]] && repo=${repo%:*}
+  repo=$(familiar "$repo")
+  while IFS= read -r d; do
+    [[ -n "$d" && "$(familiar "${d%@*}")" == "$repo" ]] && { printf '%s@%s' "$repo" "${d#*@}"; return 0; }
+  done < <(docker image inspect -f '{{range .RepoDigests}}{{println .}}{{end}}' -- "$2" 2>/dev/null || true)
+  return 0
+}
+
+# Used bytes of a volume, and its enforced quota in bytes ("" when none): ZFS `used`/`quota`,
+# Btrfs the subvolume's qgroup (referenced, max) when quotas are on, else `du`.
+USED_BYTES="" QUOTA_BYTES=""
+volume_usage() { # vol
+  USED_BYTES="" QUOTA_BYTES=""
+  case "$BACKEND" in
+    zfs)
+      local ds; ds=$(dataset "$1")
+      zfs list -H -o name "$ds" >/dev/null 2>&1 || return 0
+      USED_BYTES=$(zfs get -Hp -o value used "$ds")
+      QUOTA_BYTES=$(zfs get -Hp -o value quota "$ds")
+      [[ "$QUOTA_BYTES" != 0 && "$QUOTA_BYTES" != "-" && "$QUOTA_BYTES" != none ]] || QUOTA_BYTES="" ;;
+    btrfs|dir)
+      local path line id; path=$(live_path "$1")
+      [[ -d "$path" ]] || return 0
+      if [[ "$BACKEND" == btrfs ]] && id=$(btrfs inspect-internal rootid -- "$path" 2>/dev/null) \
+        && line=$(btrfs qgroup show -r --raw -- "$path" 2>/dev/null | awk -v q="0/$id" '$1 == q { print $2, $4 }') && [[ -n "$line" ]]; then
+        USED_BYTES=${line% *} QUOTA_BYTES=${line#* }
+        [[ "$QUOTA_BYTES" =~ ^[0-9]+$ ]] || QUOTA_BYTES=""
+      else
+        USED_BYTES=$(du -s -x -B1 -- "$path" | cut -f1)
+      fi ;;
+  esac
 }
 
 parse_volumes() {
@@ -206,10 +262,10 @@ parse_volumes() {
 }
 
 # Metadata of a Btrfs snapshot lives beside it, `<name>.json`.
-write_meta() { # file created_iso created_ns image next_image
+write_meta() { # file created_iso created_ns image next_image image_id image_digest bytes
   local tmp="$1.tmp"
-  printf '{"createdAt":%s,"createdNs":%s,"image":%s,"nextImage":%s}\n' \
-    "$(json_str "$2")" "$3" "$(json_str "$4")" "$(json_str "$5")" >"$tmp"
+  printf '{"createdAt":%s,"createdNs":%s,"image":%s,"nextImage":%s,"imageId":%s,"imageDigest":%s,"bytes":%s}\n' \
+    "$(json_str "$2")" "$3" "$(json_str "$4")" "$(json_str "$5")" "$(json_str "$6")" "$(json_str "$7")" "${8:-null}" >"$tmp"
   mv -f "$tmp" "$1"
 }
 meta_field() { # file field
@@ -236,27 +292,29 @@ take_snapshots() {
 
   local missing=() vol
   for vol in "${VOLUMES[@]}"; do snapshot_exists "$vol" "$name" || missing+=("$vol"); done
-  local image created_iso created_ns
-  image=$(container_image "$container")
+  local created_iso created_ns
+  container_image "$container"
   if ((${#missing[@]})); then
     # Only a snapshot that is really new stops the service; a re-run of a finished one does not.
     stop_container "$container"
     # Stamped once the service is stopped: the moment the data is consistent.
     created_iso=$(now_iso); created_ns=$(date +%s%N)
-    for vol in "${missing[@]}"; do make_snapshot "$vol" "$name" "$created_iso" "$created_ns" "$image" "$next"; done
+    for vol in "${missing[@]}"; do make_snapshot "$vol" "$name" "$created_iso" "$created_ns" "$next"; done
     start_again
   fi
-  local out="" first=1 ref
+  local out="" bytes="" first=1 ref
   for vol in "${VOLUMES[@]}"; do
     ref=$(snapshot_ref "$vol" "$name")
     prune "$vol" "$keep" "$name" "$protect"
-    [[ $first == 1 ]] || out+=","
-    out+="$(json_str "$vol"):$(json_str "$ref")"; first=0
+    read_meta "$vol" "$name"
+    [[ $first == 1 ]] || { out+=","; bytes+=","; }
+    out+="$(json_str "$vol"):$(json_str "$ref")"; bytes+="$(json_str "$vol"):$(json_num "$META_BYTES")"; first=0
   done
   # Report what the snapshot holds (from its metadata, so a re-run reports the original).
   read_meta "${VOLUMES[0]}" "$name"
-  printf '{"snapshot":%s,"createdAt":%s,"image":%s,"nextImage":%s,"volumes":{%s},"backend":%s}\n' \
-    "$(json_str "$name")" "$(json_str "$META_CREATED")" "$(json_str "$META_IMAGE")" "$(json_str "$META_NEXT")" "$out" "$(json_str "$BACKEND")"
+  printf '{"snapshot":%s,"createdAt":%s,"image":%s,"imageId":%s,"imageDigest":%s,"nextImage":%s,"volumes":{%s},"bytes":{%s},"backend":%s}\n' \
+    "$(json_str "$name")" "$(json_str "$META_CREATED")" "$(json_str "$META_IMAGE")" "$(json_str "$META_ID")" "$(json_str "$META_DIGEST")" \
+    "$(json_str "$META_NEXT")" "$out" "$bytes" "$(json_str "$BACKEND")"
 }
 
 snapshot_exists() { # vol name
@@ -272,8 +330,9 @@ snapshot_ref() {
   esac
 }
 
-make_snapshot() { # vol name created_iso created_ns image next
+make_snapshot() { # vol name created_iso created_ns next (the image: container_image's IMG_*)
   local vol="$1" name="$2"
+  volume_usage "$vol"
   case "$BACKEND" in
     btrfs)
       local dir target
@@ -281,56 +340,68 @@ make_snapshot() { # vol name created_iso created_ns image next
       mkdir -p "$dir"
       # A run killed after the snapshot but before its metadata leaves the snapshot: keep it.
       [[ -d "$target" ]] || btrfs subvolume snapshot -r "$(live_path "$vol")" "$target" >/dev/null
-      write_meta "$target.json" "$3" "$4" "$5" "$6"
+      write_meta "$target.json" "$3" "$4" "$IMG_REF" "$5" "$IMG_ID" "$IMG_DIGEST" "$USED_BYTES"
       note "snapshot $target"
       ;;
     zfs)
-      zfs snapshot -o "mmagent:created=$3" -o "mmagent:image=${5:--}" -o "mmagent:next-image=${6:--}" "$(dataset "$vol")@$name"
+      zfs snapshot -o "mmagent:created=$3" -o "mmagent:image=${IMG_REF:--}" -o "mmagent:next-image=${5:--}" \
+        -o "mmagent:image-id=${IMG_ID:--}" -o "mmagent:image-digest=${IMG_DIGEST:--}" -o "mmagent:bytes=${USED_BYTES:--}" "$(dataset "$vol")@$name"
       note "snapshot $(dataset "$vol")@$name"
       ;;
   esac
 }
 
-META_CREATED="" META_IMAGE="" META_NEXT=""
+META_CREATED="" META_IMAGE="" META_NEXT="" META_ID="" META_DIGEST="" META_BYTES=""
 read_meta() { # vol name
   case "$BACKEND" in
     btrfs)
       local f; f="$(snap_dir "$1")/$2.json"
-      META_CREATED=$(meta_field "$f" createdAt); META_IMAGE=$(meta_field "$f" image); META_NEXT=$(meta_field "$f" nextImage) ;;
+      META_CREATED=$(meta_field "$f" createdAt); META_IMAGE=$(meta_field "$f" image); META_NEXT=$(meta_field "$f" nextImage)
+      META_ID=$(meta_field "$f" imageId); META_DIGEST=$(meta_field "$f" imageDigest); META_BYTES=$(meta_field "$f" bytes) ;;
     zfs)
-      local ref; ref="$(dataset "$1")@$2"
-      META_CREATED=$(zfs get -H -o value mmagent:created "$ref")
-      META_IMAGE=$(zfs get -H -o value mmagent:image "$ref")
-      META_NEXT=$(zfs get -H -o value mmagent:next-image "$ref")
-      # "-" is how ZFS shows an unset user property.
-      if [[ "$META_IMAGE" == "-" ]]; then META_IMAGE=""; fi
-      if [[ "$META_NEXT" == "-" ]]; then META_NEXT=""; fi ;;
+      local ref p v; ref="$(dataset "$1")@$2"
+      META_CREATED="" META_IMAGE="" META_NEXT="" META_ID="" META_DIGEST="" META_BYTES=""
+      # One call; "-" is how ZFS shows an unset user property (snapshots older than a field).
+      while IFS=$'\t' read -r p v; do
+        [[ "$v" == "-" ]] && v=""
+        case "$p" in
+          mmagent:created) META_CREATED=$v ;; mmagent:image) META_IMAGE=$v ;; mmagent:next-image) META_NEXT=$v ;;
+          mmagent:image-id) META_ID=$v ;; mmagent:image-digest) META_DIGEST=$v ;; mmagent:bytes) META_BYTES=$v ;;
+        esac
+      done < <(zfs get -H -o property,value mmagent:created,mmagent:image,mmagent:next-image,mmagent:image-id,mmagent:image-digest,mmagent:bytes "$ref") ;;
   esac
+  [[ "$META_BYTES" =~ ^[0-9]+$ ]] || META_BYTES=""
 }
+json_num() { if [[ "$1" =~ ^[0-9]+$ ]]; then printf '%s' "$1"; else printf 'null'; fi; }
 
 # Keep the newest $keep snapshots this project made (name prefix mmagent-); never touch others,
 # never the one just taken, never the protected one (a pending restoreFrom).
-prune() { # vol keep current protect
-  local vol="$1" keep="$2" current="$3" protect="$4" names=() n
+# This project's snapshots of a volume (name prefix mmagent-), oldest first, one per line.
+snapshot_names() { # vol
+  local vol="$1" n
   case "$BACKEND" in
     btrfs)
       local dir f; dir=$(snap_dir "$vol")
-      # Oldest first, by the nanosecond timestamp recorded in the metadata.
-      while IFS= read -r n; do names+=("$n"); done < <(
-        for f in "$dir"/mmagent-*.json; do
-          [[ -e "$f" ]] || continue
-          n=$(basename "$f" .json)
-          [[ "$n" =~ $SNAP_RE && -d "$dir/$n" ]] || continue
-          printf '%s %s\n' "$(meta_field "$f" createdNs)" "$n"
-        done | sort -n | cut -d' ' -f2)
+      # By the nanosecond timestamp recorded in the metadata.
+      for f in "$dir"/mmagent-*.json; do
+        [[ -e "$f" ]] || continue
+        n=$(basename "$f" .json)
+        [[ "$n" =~ $SNAP_RE && -d "$dir/$n" ]] || continue
+        printf '%s %s\n' "$(meta_field "$f" createdNs)" "$n"
+      done | sort -n | cut -d' ' -f2
       ;;
     zfs)
-      while IFS= read -r n; do
+      zfs list -H -o name -t snapshot -s createtxg -d 1 "$(dataset "$vol")" 2>/dev/null | while IFS= read -r n; do
         n=${n#*@}
-        [[ "$n" =~ $SNAP_RE ]] && names+=("$n")
-      done < <(zfs list -H -o name -t snapshot -s createtxg -d 1 "$(dataset "$vol")")
+        if [[ "$n" =~ $SNAP_RE ]]; then printf '%s\n' "$n"; fi
+      done
       ;;
   esac
+}
+
+prune() { # vol keep current protect
+  local vol="$1" keep="$2" current="$3" protect="$4" names=() n
+  while IFS= read -r n; do names+=("$n"); done < <(snapshot_names "$vol")
   local excess=$(( ${#names[@]} - keep ))
   local i
   for ((i = 0; i < ${#names[@]} && excess > 0; i++)); do
@@ -343,6 +414,34 @@ prune() { # vol keep current protect
     esac
     excess=$((excess - 1))
   done
+}
+
+# Whether reference $1 names the image a container created from $2 (ID $3) runs.
+same_image() { # expect ref id
+  [[ "$1" == "$2" ]] && return 0
+  [[ -n "$3" ]] || return 1
+  [[ "$(docker image inspect -f '{{.Id}}' -- "$1" 2>/dev/null || true)" == "$3" ]]
+}
+
+# The configured image must be the one the snapshot's data belongs to: the same reference or its
+# recorded registry digest, and, when the snapshot recorded the image ID and the reference is on
+# this host, the same image (a tag moved since is refused). Snapshots from before the ID was
+# recorded are checked by reference only.
+check_restore_image() { # expect name
+  local expect="$1" name="$2" want
+  [[ -n "$META_IMAGE" || -n "$META_ID" ]] || return 0 # no container ran before the snapshot
+  want=${META_DIGEST:-$META_IMAGE}
+  if [[ "$expect" != "$META_IMAGE" && ! ( -n "$META_DIGEST" && "$expect" == *"@${META_DIGEST#*@}" ) ]]; then
+    die "snapshot $name holds data of image $META_IMAGE${META_DIGEST:+ ($META_DIGEST)}, but the service is configured with $expect: set the service's image to $want so data and image roll back together"
+  fi
+  [[ -n "$META_ID" ]] && command -v docker >/dev/null 2>&1 || return 0
+  local now; now=$(docker image inspect -f '{{.Id}}' -- "$expect" 2>/dev/null || true)
+  if [[ -z "$now" ]]; then
+    [[ -n "$META_DIGEST" && "$expect" == *"@${META_DIGEST#*@}" ]] \
+      || note "warning: $expect is not on this host yet, so its image ID cannot be compared with the snapshot's ($META_ID)"
+  elif [[ "$now" != "$META_ID" ]]; then
+    die "snapshot $name holds data of image $META_ID, but $expect is now $now on this host (the tag was moved since the snapshot): set the service's image to ${META_DIGEST:-the image with ID $META_ID}"
+  fi
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -362,12 +461,10 @@ restore_snapshots() {
     snapshot_exists "$vol" "$name" || die "snapshot $name of volume $vol does not exist; list them with: pulumi stack output snapshots"
   done
   read_meta "${VOLUMES[0]}" "$name"
-  if [[ -n "$expect" && -n "$META_IMAGE" && "$META_IMAGE" != "$expect" ]]; then
-    die "snapshot $name holds data of image $META_IMAGE, but the service is configured with $expect: set the service's image to $META_IMAGE so data and image roll back together"
-  fi
+  [[ -z "$expect" ]] || check_restore_image "$expect" "$name"
   local stamp; stamp="$(date -u +%Y%m%dt%H%M%S)-$(printf '%04x' $((RANDOM % 65536)))"
   local aside="mmagent-replaced-$stamp" image created_iso created_ns
-  image=$(container_image "$container")
+  container_image "$container"; image=$IMG_REF
   created_iso=$(now_iso); created_ns=$(date +%s%N)
   stop_container "$container"
   for vol in "${VOLUMES[@]}"; do
@@ -375,18 +472,22 @@ restore_snapshots() {
       btrfs)
         local live dir; live=$(live_path "$vol"); dir=$(snap_dir "$vol")
         if [[ -e "$live" ]]; then
+          volume_usage "$vol"
           # Move the live subvolume aside (a rename, instant) and mark it read-only.
           mv -- "$live" "$dir/$aside"
           btrfs property set -ts "$dir/$aside" ro true
-          write_meta "$dir/$aside.json" "$created_iso" "$created_ns" "$image" ""
+          write_meta "$dir/$aside.json" "$created_iso" "$created_ns" "$image" "" "$IMG_ID" "$IMG_DIGEST" "$USED_BYTES"
         fi
         btrfs subvolume snapshot "$dir/$name" "$live" >/dev/null
+        printf '%s\n' "$name" >"$dir/.restored-from.tmp" && mv -f "$dir/.restored-from.tmp" "$dir/.restored-from"
         ;;
       zfs)
         local ds parent; ds=$(dataset "$vol"); parent="${ds%/*}"
         # Keep the current state, then clone the chosen snapshot into the live name and promote
         # it; the replaced dataset stays as a clone under <parent>/.replaced (nothing is destroyed).
-        zfs snapshot -o "mmagent:created=$created_iso" -o "mmagent:image=${image:--}" "$ds@$aside"
+        volume_usage "$vol"
+        zfs snapshot -o "mmagent:created=$created_iso" -o "mmagent:image=${image:--}" -o "mmagent:image-id=${IMG_ID:--}" \
+          -o "mmagent:image-digest=${IMG_DIGEST:--}" -o "mmagent:bytes=${USED_BYTES:--}" "$ds@$aside"
         zfs create -p "$parent/mmagent-replaced"
         zfs rename "$ds" "$parent/mmagent-replaced/$vol-$stamp"
         zfs clone "$parent/mmagent-replaced/$vol-$stamp@$name" "$ds"
@@ -394,8 +495,9 @@ restore_snapshots() {
         # A clone inherits from its parent, not its origin: carry the profile's tuning over.
         local prop val
         while IFS=$'\t' read -r prop val; do
-          [[ "$prop" == mountpoint ]] || zfs set "$prop=$val" "$ds"
+          [[ "$prop" == mountpoint || "$prop" == mmagent:restored-from ]] || zfs set "$prop=$val" "$ds"
         done < <(zfs get -H -o property,value -s local all "$parent/mmagent-replaced/$vol-$stamp")
+        zfs set "mmagent:restored-from=$name" "$ds"
         ;;
     esac
     note "restored $vol from $name (previous state kept as $aside)"
@@ -403,12 +505,45 @@ restore_snapshots() {
   # Start the container again only if it runs the image the restored data belongs to. Another
   # image (the upgrade being rolled back) would migrate the restored data again on start; Pulumi
   # replaces that container with the configured image right after this step.
-  if [[ -n "$WAS_RUNNING" && -n "$expect" && "$image" != "$expect" ]]; then
+  if [[ -n "$WAS_RUNNING" && -n "$expect" ]] && ! same_image "$expect" "$image" "$IMG_ID"; then
     note "leaving $container stopped: it runs $image, the restored data belongs to $expect"
     WAS_RUNNING=""
   fi
   start_again
   printf '{"restored":%s,"replacedBy":%s,"image":%s,"backend":%s}\n' "$(json_str "$name")" "$(json_str "$aside")" "$(json_str "$META_IMAGE")" "$(json_str "$BACKEND")"
+}
+
+# ---------------------------------------------------------------------------------------------
+# list: what is on the host, read-only.
+restored_from() { # vol
+  case "$BACKEND" in
+    btrfs) local f; f="$(snap_dir "$1")/.restored-from"; if [[ -f "$f" ]]; then head -n1 -- "$f"; fi ;;
+    zfs) local v; v=$(zfs get -H -o value mmagent:restored-from "$(dataset "$1")" 2>/dev/null || true); if [[ "$v" != "-" ]]; then printf '%s' "$v"; fi ;;
+  esac
+}
+list_volumes() {
+  parse_volumes
+  local out="" first=1 vol path exists snaps n restored
+  for vol in "${VOLUMES[@]}"; do
+    exists=false
+    case "$BACKEND" in
+      zfs) path=$(dataset "$vol"); if zfs list -H -o name "$path" >/dev/null 2>&1; then exists=true; path=$(zfs get -H -o value mountpoint "$path"); fi ;;
+      *) path=$(live_path "$vol"); if [[ -d "$path" ]]; then exists=true; fi ;;
+    esac
+    volume_usage "$vol"
+    snaps=""
+    if [[ "$BACKEND" != dir ]]; then
+      while IFS= read -r n; do
+        read_meta "$vol" "$n"
+        snaps+="${snaps:+,}{\"name\":$(json_str "$n"),\"createdAt\":$(json_str "$META_CREATED"),\"image\":$(json_str "$META_IMAGE"),\"imageId\":$(json_str "$META_ID"),\"imageDigest\":$(json_str "$META_DIGEST"),\"nextImage\":$(json_str "$META_NEXT"),\"bytes\":$(json_num "$META_BYTES")}"
+      done < <(snapshot_names "$vol")
+    fi
+    restored=$(restored_from "$vol")
+    [[ $first == 1 ]] || out+=","
+    first=0
+    out+="$(json_str "$vol"):{\"path\":$(json_str "$path"),\"exists\":$exists,\"usedBytes\":$(json_num "$USED_BYTES"),\"quotaBytes\":$(json_num "$QUOTA_BYTES"),\"restoredFrom\":$(json_str "$restored"),\"snapshots\":[$snaps]}"
+  done
+  printf '{"requested":%s,"backend":%s,"root":%s,"volumes":{%s}}\n' "$(json_str "$REQUESTED")" "$(json_str "$BACKEND")" "$(json_str "$ROOT")" "$out"
 }
 
 case "$ACTION" in
@@ -418,5 +553,6 @@ case "$ACTION" in
   ensure) ensure_volume "${MMAGENT_VOLUME:-}" ;;
   snapshot) take_snapshots ;;
   restore) restore_snapshots ;;
-  *) die "MMAGENT_ACTION must be detect, ensure, snapshot or restore" ;;
+  list) list_volumes ;;
+  *) die "MMAGENT_ACTION must be detect, ensure, snapshot, restore or list" ;;
 esac
