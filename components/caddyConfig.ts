@@ -5,6 +5,7 @@
  * recreated backend with a new IP is reached without touching the proxy.
  */
 
+/** One proxy route: a host (and path prefix) to a container's port. */
 export interface ProxyRoute {
     /** Host name matched against the request's Host header. */
     host: string;
@@ -12,11 +13,13 @@ export interface ProxyRoute {
     upstream: string;
     /** Upstream port. */
     port: number;
-    /** Path prefix such as "/api/*". @default every path */
+    /** Path prefix such as "/api/*". @default none (every path of the host) */
     path?: string;
 }
 
+/** Inputs of {@link buildCaddyConfig}: every value explicit (the component fills in its defaults first). */
 export interface CaddyConfigArgs {
+    /** The routes, in any order (see {@link routePrecedence}). */
     routes: ProxyRoute[];
     /** Port Caddy listens on for HTTP inside the container (same number as published). */
     httpPort: number;
@@ -24,7 +27,7 @@ export interface CaddyConfigArgs {
     httpsPort: number;
     /** acme: public certificates; internal: Caddy's local CA; off: plain HTTP only. */
     tls: "acme" | "internal" | "off";
-    /** ACME account e-mail (required for acme). */
+    /** ACME account e-mail (required for acme). @default none (the ACME issuer gets no e-mail; only used with tls "acme") */
     acmeEmail?: string;
     /** "loopback": admin API on the container's own 127.0.0.1:2019 (reach it with `docker exec`); "off": no admin API. */
     adminApi: "off" | "loopback";
@@ -59,6 +62,7 @@ function orderRoutes(routes: ProxyRoute[]): ProxyRoute[] {
     return [...routes].sort(routePrecedence);
 }
 
+/** The proxy's whole Caddy JSON config for these arguments. Pure. */
 export function buildCaddyConfig(args: CaddyConfigArgs): Record<string, unknown> {
     const tlsOn = args.tls !== "off";
     const routes = orderRoutes(args.routes).map((r) => ({
