@@ -18,10 +18,13 @@ import { GpuSelection } from "./types";
 
 /** The storage a service needs: a Docker volume per name, and what to wait for. */
 export interface ServiceStorageLookup {
+    /** The Docker volume name of a volume (a role's or an extra one). */
     dockerVolumeName(volume: string): pulumi.Input<string>;
+    /** What a container must wait for: its pre-change snapshot and pending restore. */
     gatesFor(container: string): pulumi.Resource[];
 }
 
+/** Inputs of {@link MultimodalAgentStack}. */
 export interface MultimodalAgentStackArgs {
     /** Prefix of container names (`<prefix>-agent`, …). */
     namePrefix: string;
@@ -39,8 +42,11 @@ export interface MultimodalAgentStackArgs {
     dependsOn?: pulumi.Input<pulumi.Resource>[];
 }
 
+/** What {@link buildMultimodalAgentStack} created. */
 export interface MultimodalAgentStackParts {
+    /** The container per enabled role. */
     containers: Partial<Record<ServiceRole, docker.Container>>;
+    /** Generated secrets: the cache's and the vector DB's passwords, the agent's session key (each only when its service is on). */
     passwords: { cache?: random.RandomPassword; vectorDb?: random.RandomPassword; agentSecretKey?: random.RandomPassword };
 }
 
@@ -49,6 +55,7 @@ function password(name: string, parent: pulumi.Resource): random.RandomPassword 
     return new random.RandomPassword(name, { length: 32, special: false }, { parent, additionalSecretOutputs: ["result"] });
 }
 
+/** Creates the resources of a {@link MultimodalAgentStack} under `parent`; the class is this plus its outputs. */
 export function buildMultimodalAgentStack(name: string, args: MultimodalAgentStackArgs, parent: pulumi.Resource): MultimodalAgentStackParts {
     const s = args.services;
     const on = (role: ServiceRole) => s[role].enabled;
@@ -142,7 +149,9 @@ export function buildMultimodalAgentStack(name: string, args: MultimodalAgentSta
     return { containers, passwords };
 }
 
+/** The component; see the module comment and {@link MultimodalAgentStackArgs}. */
 export class MultimodalAgentStack extends pulumi.ComponentResource {
+    /** The container per enabled role. */
     public readonly containers: Partial<Record<ServiceRole, docker.Container>>;
     /** The cache password (secret), for clients outside the stack. */
     public readonly cachePassword?: pulumi.Output<string>;

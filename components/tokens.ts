@@ -3,9 +3,13 @@
  * Format `<package>:<module>:<Type>`.
  */
 export const TOKENS = {
+    /** {@link NvidiaHost}. */
     nvidiaHost: "mmagent:host:NvidiaHost",
+    /** {@link StorageLayout}. */
     storageLayout: "mmagent:storage:StorageLayout",
+    /** {@link ReverseProxyNetwork}. */
     reverseProxyNetwork: "mmagent:network:ReverseProxyNetwork",
+    /** {@link MultimodalAgentStack}. */
     multimodalAgentStack: "mmagent:agent:MultimodalAgentStack",
 } as const;
 
