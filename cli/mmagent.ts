@@ -124,7 +124,7 @@ async function status(args: ParsedArgs, io: CliIo): Promise<number> {
     const threshold = args.flags.threshold === undefined ? 85 : Number(args.flags.threshold);
     if (!Number.isFinite(threshold) || threshold <= 0 || threshold > 100) throw new CliError(`--threshold must be a percentage from 1 to 100 (got ${args.flags.threshold})`);
     const projectDir = findProjectDir(io.cwd);
-    const files = readStackFiles(projectDir, chooseStack(projectDir, args.flags.stack as string | undefined), io.env);
+    const files = readStackFiles(projectDir, chooseStack(projectDir, args.flags.stack as string | undefined), io.env, { identityFile: args.flags.identity as string | undefined });
     const host = await openHost(files, io, args.flags.identity as string | undefined);
     try {
         const { engine, storage } = await collectStatus(files.config, host.runner);
@@ -143,7 +143,7 @@ async function rollback(args: ParsedArgs, io: CliIo): Promise<number> {
     if (!role) throw new CliError(`rollback needs a role\n${USAGE}`);
     if (extra.length > 0) throw new CliError(`rollback takes a role and at most one snapshot (got ${args.positional.join(" ")})`);
     const projectDir = findProjectDir(io.cwd);
-    const files = readStackFiles(projectDir, chooseStack(projectDir, args.flags.stack as string | undefined), io.env);
+    const files = readStackFiles(projectDir, chooseStack(projectDir, args.flags.stack as string | undefined), io.env, { identityFile: args.flags.identity as string | undefined });
     // Refusals that need no host come first.
     planRollbackPreflight(files, role);
     const host = await openHost(files, io, args.flags.identity as string | undefined);

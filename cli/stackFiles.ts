@@ -59,9 +59,9 @@ export function chooseStack(projectDir: string, requested: string | undefined): 
 /**
  * Reads and validates a stack's `mmagent:*` config the way loadConfig.ts does inside the program:
  * the same unknown-key refusal, the same namePrefix and allowPublicBind handling, the same
- * parseStackConfig. Throws the program's own config error (every key path and its fix).
+ * parseStackConfig. `opts.identityFile`: an SSH key given with --identity. Throws the program's own config error (every key path and its fix).
  */
-export function readStackFiles(projectDir: string, stack: string, environment: NodeJS.ProcessEnv = process.env): StackFiles {
+export function readStackFiles(projectDir: string, stack: string, environment: NodeJS.ProcessEnv = process.env, opts: { identityFile?: string } = {}): StackFiles {
     const project = String((YAML.parse(fs.readFileSync(path.join(projectDir, "Pulumi.yaml"), "utf8")) ?? {}).name ?? "");
     const configFile = path.join(projectDir, `Pulumi.${stack}.yaml`);
     const doc = (YAML.parse(fs.readFileSync(configFile, "utf8")) ?? {}) as { config?: Record<string, unknown> };
@@ -81,6 +81,7 @@ export function readStackFiles(projectDir: string, stack: string, environment: N
     const apb = values.allowPublicBind;
     if (apb !== undefined) raw.allowPublicBind = apb === "true" ? true : apb === "false" ? false : apb;
     const hasSshPrivateKey = values.sshPrivateKey !== undefined;
-    const config = parseStackConfig(raw, { stackName: stack, projectDir, hasSshPrivateKey, environment });
+    // A key file given on the command line stands in for the secret (which only the Pulumi CLI can decrypt).
+    const config = parseStackConfig(raw, { stackName: stack, projectDir, hasSshPrivateKey: hasSshPrivateKey || opts.identityFile !== undefined, environment });
     return { projectDir, project, stack, configFile, config, raw, hasSshPrivateKey };
 }
