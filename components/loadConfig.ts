@@ -11,12 +11,17 @@ export const OBJECT_CONFIG_KEYS = ["host", "storage", "network", "proxy", "servi
 /** Every `mmagent:` key the program reads; any other is refused. */
 export const KNOWN_CONFIG_KEYS: ReadonlySet<string> = new Set<string>([...OBJECT_CONFIG_KEYS, "namePrefix", "allowPublicBind", "sshPrivateKey"]);
 
+/** What {@link loadStackConfig} returns. */
 export interface LoadedConfig {
+    /** The validated config, every default filled in. */
     config: StackConfig;
+    /** The `mmagent:sshPrivateKey` secret, when it is set. */
     sshPrivateKey?: pulumi.Output<string>;
 }
 
 /**
+ * Reads the current stack's `mmagent:*` config and validates it with {@link parseStackConfig};
+ * an unknown key, or any other problem, throws before anything is registered.
  * @param projectDir the directory of Pulumi.yaml (index.ts passes its own `__dirname`); a relative
  *   `storage.root` is resolved against it.
  */
