@@ -479,7 +479,8 @@ restore_snapshots() {
           write_meta "$dir/$aside.json" "$created_iso" "$created_ns" "$image" "" "$IMG_ID" "$IMG_DIGEST" "$USED_BYTES"
         fi
         btrfs subvolume snapshot "$dir/$name" "$live" >/dev/null
-        printf '%s\n' "$name" >"$dir/.restored-from.tmp" && mv -f "$dir/.restored-from.tmp" "$dir/.restored-from"
+        # Beside the volume's snapshot folder, not in it: that folder holds only snapshots and their metadata.
+        printf '%s\n' "$name" >"$dir.restored-from.tmp" && mv -f "$dir.restored-from.tmp" "$dir.restored-from"
         ;;
       zfs)
         local ds parent; ds=$(dataset "$vol"); parent="${ds%/*}"
@@ -517,7 +518,7 @@ restore_snapshots() {
 # list: what is on the host, read-only.
 restored_from() { # vol
   case "$BACKEND" in
-    btrfs) local f; f="$(snap_dir "$1")/.restored-from"; if [[ -f "$f" ]]; then head -n1 -- "$f"; fi ;;
+    btrfs) local f; f="$(snap_dir "$1").restored-from"; if [[ -f "$f" ]]; then head -n1 -- "$f"; fi ;;
     zfs) local v; v=$(zfs get -H -o value mmagent:restored-from "$(dataset "$1")" 2>/dev/null || true); if [[ "$v" != "-" ]]; then printf '%s' "$v"; fi ;;
   esac
 }

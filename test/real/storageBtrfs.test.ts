@@ -2,7 +2,7 @@
  * StorageLayout's host script on a real Btrfs filesystem (a loop device) and on plain
  * directories, run with exactly the parameters the component passes.
  */
-import { spawn, spawnSync } from "child_process";
+import { execFileSync, spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { ensureParams, restoreParams, snapshotParams } from "../../components/storageLayout";
@@ -189,8 +189,10 @@ describe("upgrade drill: snapshot, a migration that goes wrong, restore", () => 
     test("after a restore, a container still on the upgraded image stays stopped: it would migrate the restored data again", () => {
         writeKnownData(7);
         expect(snapshot(vols, "mmagent-pre-f0000001", { container: CONTAINER }).status).toBe(0);
+        // Another image, as an upgrade is (a second tag of the same image would be the same image:
+        // the script compares image IDs, and starts a container whose image the data belongs to).
         const upgraded = "local/mmagent-testbase:upgraded";
-        sh("docker", ["tag", TEST_IMAGE, upgraded]);
+        execFileSync("docker", ["build", "-q", "-t", upgraded, "-"], { input: `FROM ${TEST_IMAGE}\nLABEL upgraded=1\n` });
         spawnSync("docker", ["rm", "-f", CONTAINER]);
         sh("docker", ["run", "-d", "--init", "--name", CONTAINER, upgraded, "sleep", "infinity"]);
         try {

@@ -30,9 +30,12 @@ case "$1" in
   get)
     case "$*" in
       *"-o value mountpoint"*) echo "/$last" ;;
-      *"mmagent:created"*) echo "2026-11-23T12:00:00.000Z" ;;
-      *"mmagent:image"*) echo "app:1" ;;
-      *"mmagent:next-image"*) echo "app:2" ;;
+      *"-o property,value mmagent:"*)
+        printf 'mmagent:created\t2026-11-23T12:00:00.000Z\nmmagent:image\tapp:1\nmmagent:next-image\tapp:2\n'
+        printf 'mmagent:image-id\tsha256:%064d\nmmagent:image-digest\tregistry.example/app@sha256:%064d\nmmagent:bytes\t4096\n' 1 2 ;;
+      *"-Hp -o value used"*) echo 8192 ;;
+      *"-Hp -o value quota"*) echo 21474836480 ;;
+      *"-o value mmagent:restored-from"*) echo "mmagent-pre-00000002" ;;
       *"-s local all"*) printf 'recordsize\\t16K\\ncompression\\tlz4\\n' ;;
     esac ;;
 esac
@@ -77,10 +80,23 @@ test("ZFS (exact commands): pre-change snapshot with metadata properties; retent
     fs.appendFileSync(state, ["tank/mmagent/agent-db@autosnap_2026-11-01_daily", "tank/mmagent/agent-db@mmagent-pre-00000001", "tank/mmagent/agent-db@mmagent-pre-00000002"].join("\n") + "\n");
     const r = runHostScript("storage", snapshotParams({ ...args, keepSnapshots: 2 }, ["agent-db"], { container: "", image: "app:2" }, "mmagent-pre-00000003"), env);
     expect(r.status).toBe(0);
-    expect(r.json).toMatchObject({ snapshot: "mmagent-pre-00000003", image: "app:1", nextImage: "app:2", volumes: { "agent-db": "tank/mmagent/agent-db@mmagent-pre-00000003" } });
+    // The report is read back from the snapshot's properties (the fake answers app:1 and a digest).
+    expect(r.json).toMatchObject({
+        snapshot: "mmagent-pre-00000003",
+        image: "app:1",
+        imageId: `sha256:${"0".repeat(63)}1`,
+        imageDigest: `registry.example/app@sha256:${"0".repeat(63)}2`,
+        nextImage: "app:2",
+        volumes: { "agent-db": "tank/mmagent/agent-db@mmagent-pre-00000003" },
+        bytes: { "agent-db": 4096 },
+    });
     const c = calls();
+    // The volume's used bytes are read before the snapshot and recorded with it; no container ran, so no image.
+    expect(c).toContain("zfs get -Hp -o value used tank/mmagent/agent-db");
     expect(c.filter((l) => /^zfs (snapshot|destroy)/.test(l))).toEqual([
-        expect.stringMatching(/^zfs snapshot -o mmagent:created=\S+ -o mmagent:image=- -o mmagent:next-image=app:2 tank\/mmagent\/agent-db@mmagent-pre-00000003$/),
+        expect.stringMatching(
+            /^zfs snapshot -o mmagent:created=\S+ -o mmagent:image=- -o mmagent:next-image=app:2 -o mmagent:image-id=- -o mmagent:image-digest=- -o mmagent:bytes=8192 tank\/mmagent\/agent-db@mmagent-pre-00000003$/,
+        ),
         "zfs destroy tank/mmagent/agent-db@mmagent-pre-00000001",
     ]);
     expect(c).toContain("zfs list -H -o name -t snapshot -s createtxg -d 1 tank/mmagent/agent-db");
@@ -92,9 +108,11 @@ test("ZFS (exact commands): restore keeps the current state, clones the snapshot
     expect(r.status).toBe(0);
     const aside = r.json.replacedBy as string;
     const stamp = aside.replace("mmagent-replaced-", "");
-    const c = calls().filter((l) => !l.startsWith("zfs list") && !l.startsWith("zfs get -H -o value mmagent:"));
+    const c = calls().filter((l) => !l.startsWith("zfs list") && !l.startsWith("zfs get -H -o property\\,value mmagent:") && !l.startsWith("zfs get -Hp -o value"));
     expect(c).toEqual([
-        expect.stringMatching(new RegExp(`^zfs snapshot -o mmagent:created=\\S+ -o mmagent:image=- tank/mmagent/agent-db@${aside}$`)),
+        expect.stringMatching(
+            new RegExp(`^zfs snapshot -o mmagent:created=\\S+ -o mmagent:image=- -o mmagent:image-id=- -o mmagent:image-digest=- -o mmagent:bytes=8192 tank/mmagent/agent-db@${aside}$`),
+        ),
         "zfs create -p tank/mmagent/mmagent-replaced",
         `zfs rename tank/mmagent/agent-db tank/mmagent/mmagent-replaced/agent-db-${stamp}`,
         `zfs clone tank/mmagent/mmagent-replaced/agent-db-${stamp}@mmagent-pre-00000002 tank/mmagent/agent-db`,
@@ -102,13 +120,43 @@ test("ZFS (exact commands): restore keeps the current state, clones the snapshot
         `zfs get -H -o property\\,value -s local all tank/mmagent/mmagent-replaced/agent-db-${stamp}`,
         "zfs set recordsize=16K tank/mmagent/agent-db",
         "zfs set compression=lz4 tank/mmagent/agent-db",
+        "zfs set mmagent:restored-from=mmagent-pre-00000002 tank/mmagent/agent-db",
     ]);
+});
+
+test("ZFS (exact commands): a restore configured with the snapshot's recorded registry digest is accepted", () => {
+    const digest = `registry.example/app@sha256:${"0".repeat(63)}2`;
+    const r = runHostScript("storage", restoreParams(args, ["agent-db"], { container: "", image: digest, restoreFrom: "mmagent-pre-00000002" }), env);
+    expect(r.status).toBe(0);
+    expect(r.stderr).not.toMatch(/warning/);
+    // With the tag too: the digest decides.
+    const tagged = runHostScript("storage", restoreParams(args, ["agent-db"], { container: "", image: `registry.example/app:1.2@sha256:${"0".repeat(63)}2`, restoreFrom: "mmagent-pre-00000002" }), env);
+    expect(tagged.status).toBe(0);
+    calls();
+});
+
+test("ZFS (exact commands): list is read-only: used and quota bytes, the snapshots with their properties, the restore it came from", () => {
+    const r = runHostScript("storage", { MMAGENT_ACTION: "list", MMAGENT_BACKEND: "zfs", MMAGENT_ROOT: "tank/mmagent", MMAGENT_VOLUMES: "agent-db" }, env);
+    expect(r.status).toBe(0);
+    const vol = r.json.volumes["agent-db"];
+    expect(vol).toMatchObject({ path: "/tank/mmagent/agent-db", exists: true, usedBytes: 8192, quotaBytes: 21474836480, restoredFrom: "mmagent-pre-00000002" });
+    expect(vol.snapshots.map((s: { name: string }) => s.name)).toEqual(expect.arrayContaining(["mmagent-pre-00000002", "mmagent-pre-00000003"]));
+    expect(vol.snapshots.map((s: { name: string }) => s.name)).not.toContain("autosnap_2026-11-01_daily");
+    expect(vol.snapshots[0]).toMatchObject({ image: "app:1", imageDigest: `registry.example/app@sha256:${"0".repeat(63)}2`, bytes: 4096 });
+    const c = calls();
+    expect(c.filter((l) => !/^zfs (list|get) /.test(l))).toEqual([]);
+    // (The fake logs its argv with printf %q, which escapes the commas.)
+    expect(c).toContain(
+        "zfs get -H -o property\\,value mmagent:created\\,mmagent:image\\,mmagent:next-image\\,mmagent:image-id\\,mmagent:image-digest\\,mmagent:bytes tank/mmagent/agent-db@mmagent-pre-00000003",
+    );
 });
 
 test("ZFS (exact commands): a restore expecting another image stops before touching anything", () => {
     const r = runHostScript("storage", restoreParams(args, ["agent-db"], { container: "", image: "app:9", restoreFrom: "mmagent-pre-00000002" }), env);
     expect(r.status).not.toBe(0);
-    expect(r.stderr).toMatch(/holds data of image app:1, but the service is configured with app:9/);
+    expect(r.stderr).toContain(
+        `holds data of image app:1 (registry.example/app@sha256:${"0".repeat(63)}2), but the service is configured with app:9: set the service's image to registry.example/app@sha256:${"0".repeat(63)}2`,
+    );
     expect(calls().filter((l) => /^zfs (snapshot|rename|clone|promote|destroy)/.test(l))).toEqual([]);
 });
 
@@ -153,7 +201,9 @@ describe("storage.backend auto with a dataset name (exact commands)", () => {
         expect(s.status).toBe(0);
         expect(s.json).toMatchObject({ snapshot: "mmagent-pre-0000000a", backend: "zfs", volumes: { "cache-data": "tank/mmagent/cache-data@mmagent-pre-0000000a" } });
         expect(calls().filter((l) => /^zfs (snapshot|destroy)/.test(l))).toEqual([
-            expect.stringMatching(/^zfs snapshot -o mmagent:created=\S+ -o mmagent:image=- -o mmagent:next-image=redis:2 tank\/mmagent\/cache-data@mmagent-pre-0000000a$/),
+            expect.stringMatching(
+                /^zfs snapshot -o mmagent:created=\S+ -o mmagent:image=- -o mmagent:next-image=redis:2 -o mmagent:image-id=- -o mmagent:image-digest=- -o mmagent:bytes=8192 tank\/mmagent\/cache-data@mmagent-pre-0000000a$/,
+            ),
         ]);
     });
 });
