@@ -15,6 +15,10 @@ import { BtrfsLoop, requirePrerequisites, runHostScript, sh } from "../support/h
 import { decodeScriptParams, REPO_ROOT } from "../support/mockProgram";
 import { buildE2eImages, E2E_AGENT_HOST, E2E_HTTP_PORT, E2E_HTTPS_PORT, E2E_IMAGES, E2E_NETWORK, E2E_PREFIX, e2eStackConfig } from "../support/e2eStack";
 import { reveal } from "../support/secrets";
+import { hostRunner } from "../../cli/hostRun";
+import { planRollback } from "../../cli/rollback";
+import { collectStatus, summarizeStatus } from "../../cli/status";
+import { parseStackConfig, RawStackConfig } from "../../components/config";
 import { ApplyResult, plainStrings, RealEngineHarness } from "../support/realEngineHarness";
 import { containerEvents as engineEvents, removeStackLeftovers, treeListing, untilTrue, viaProxy as viaProxyTo } from "../support/e2eHelpers";
 
@@ -207,6 +211,19 @@ test("killing the agent's main process brings it back healthy through the restar
     expect(viaProxy("/cgi-bin/check").status).toBe(200);
 });
 
+/** The e2e stack's config as the program validates it (what the CLI reads from a stack file). */
+function e2eParsedConfig(opts: Parameters<typeof e2eStackConfig>[0]) {
+    const raw = Object.fromEntries(Object.entries(e2eStackConfig(opts)).map(([k, v]) => [k.replace(/^mmagent:/, ""), tryJson(v)])) as RawStackConfig;
+    return parseStackConfig(raw, { stackName: "e2e", projectDir: REPO_ROOT, hasSshPrivateKey: false });
+}
+function tryJson(v: string): unknown {
+    try {
+        return JSON.parse(v);
+    } catch {
+        return v;
+    }
+}
+
 test("upgrade drill: the pre-change snapshot exists before the new agent starts; restoreFrom brings back the exact data and the previous image", async () => {
     viaProxy("/cgi-bin/note", { data: "second note" });
     const before = agentData(volumePaths);
@@ -246,10 +263,30 @@ test("upgrade drill: the pre-change snapshot exists before the new agent starts;
     expect(JSON.parse(viaProxy("/cgi-bin/check").body)).toMatchObject({ agent: "v2", schema: "2" });
     expect(agentData(volumePaths)).not.toEqual(before);
 
-    // 2. Roll back, declaratively: the previous image and restoreFrom.
+    // The snapshot recorded the image ID the old agent ran (built here, so no registry digest).
+    const v1Id = (await docker.getImage(E2E_IMAGES.agentV1).inspect()).Id;
+    expect(snap).toMatchObject({ imageId: v1Id, imageDigest: "" });
+
+    // `mmagent status` (the CLI's own collection over the stack's access, here local) now shows it.
+    const upgraded = e2eParsedConfig({ storageRoot: loop.mountPoint, agentImage: E2E_IMAGES.agentV2 });
+    const host = await hostRunner(upgraded.host.connection, { project: "mmagent", stack: "e2e", hostName: `${E2E_PREFIX}-host` });
+    const seen = await collectStatus(upgraded, host.runner);
+    const report = summarizeStatus(upgraded, seen.engine, seen.storage, { stack: "e2e", now: Date.now() });
+    const db = report.volumes.find((v) => v.name === "agent-db")!;
+    console.log(`status after the upgrade: agent-db ${db.snapshotCount} snapshot(s), latest ${db.latestSnapshot?.name} of ${db.latestSnapshot?.image}; findings: ${JSON.stringify(report.findings)}`);
+    expect(db.latestSnapshot).toMatchObject({ name: snap.snapshot, image: E2E_IMAGES.agentV1, imageId: v1Id, nextImage: E2E_IMAGES.agentV2 });
+    expect(report.services.find((s) => s.role === "agent")).toMatchObject({ state: "running", image: E2E_IMAGES.agentV2, configuredImage: E2E_IMAGES.agentV2 });
+
+    // 2. Roll back, declaratively, with what `mmagent rollback agent` would set: the image the
+    // snapshot's data belongs to, and restoreFrom.
+    const plan = planRollback(upgraded, "agent", seen.storage);
+    expect(plan.configSets).toEqual([
+        { key: "mmagent:services.agent.image", value: E2E_IMAGES.agentV1 },
+        { key: "mmagent:services.agent.restoreFrom", value: snap.snapshot },
+    ]);
     const rollback = await harness.apply({
         stack: "e2e",
-        config: e2eStackConfig({ storageRoot: loop.mountPoint, agentImage: E2E_IMAGES.agentV1, agentRestoreFrom: snap.snapshot }),
+        config: e2eStackConfig({ storageRoot: loop.mountPoint, agentImage: plan.image, agentRestoreFrom: plan.snapshot.name }),
     });
     const restoreOp = rollback.operations.find((o) => o.name === `${E2E_PREFIX}-storage-${AGENT}-restore`)!;
     const agentOp = rollback.operations.find((o) => o.name === `${E2E_PREFIX}-agents-agent`)!;

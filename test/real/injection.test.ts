@@ -108,6 +108,19 @@ const SCRIPT_CASES: ScriptCase[] = [
         params: ["MMAGENT_VOLUMES", "MMAGENT_SNAPSHOT", "MMAGENT_CONTAINER", "MMAGENT_EXPECT_IMAGE"],
     },
     {
+        script: "storage",
+        action: "list",
+        base: () => ({ MMAGENT_ACTION: "list", MMAGENT_BACKEND: "btrfs", MMAGENT_ROOT: loop.mountPoint, MMAGENT_VOLUMES: VOL }),
+        params: ["MMAGENT_VOLUMES"],
+    },
+    {
+        // Real docker: read-only, and every name is checked before docker sees it.
+        script: "status",
+        action: "status",
+        base: () => ({ MMAGENT_CONTAINERS: "inj-none-a inj-none-b" }),
+        params: ["MMAGENT_CONTAINERS"],
+    },
+    {
         script: "proxy-config",
         action: "proxy config",
         base: () => proxyConfigParams({ configDir: proxyConfigDir, containerName: "inj-proxy", image: "caddy:2", adminApi: "loopback", config: { apps: {} } }),
