@@ -92,7 +92,7 @@ export interface VolumeStatus {
     oldestSnapshot: ListedSnapshot | null;
     /** The configured `restoreFrom` when it has not been applied yet, else null. */
     pendingRestore: string | null;
-    /** Least-squares growth over the sizes recorded with the snapshots and now; null with fewer than two points. */
+    /** Least-squares growth over the sizes recorded with the snapshots and now; null with fewer than two points or under an hour of history. */
     growthBytesPerDay: number | null;
     /** Days until the quota at that growth; null without a quota or without growth. */
     daysUntilFull: number | null;
@@ -172,9 +172,17 @@ export function registryDigest(ref: string, repoDigests: readonly string[] | nul
 
 const DAY_MS = 86_400_000;
 
-/** Least-squares slope in bytes per day; null with fewer than two distinct times. */
+/**
+ * Points closer together than this give no growth figure: minutes of writes extrapolated to a
+ * day say nothing about when a quota fills.
+ */
+export const MIN_GROWTH_SPAN_MS = 3_600_000;
+
+/** Least-squares slope in bytes per day; null with fewer than two points or a span under {@link MIN_GROWTH_SPAN_MS}. */
 export function growthPerDay(points: { at: number; bytes: number }[]): number | null {
     if (points.length < 2) return null;
+    const times = points.map((p) => p.at);
+    if (Math.max(...times) - Math.min(...times) < MIN_GROWTH_SPAN_MS) return null;
     const n = points.length;
     const mx = points.reduce((s, p) => s + p.at, 0) / n;
     const my = points.reduce((s, p) => s + p.bytes, 0) / n;

@@ -173,6 +173,10 @@ test("a volume past the threshold and an unhealthy container: exit 1; --promethe
     // At the default threshold the volume is fine; the container is not.
     expect((await statusJson()).report.findings.filter((f) => f.level === "problem").map((f) => f.subject)).toEqual([`${PREFIX}-cache`]);
 
+    const shown = await cli(["status", "--stack", STACK, "--threshold", "5"]);
+    expect(shown.code).toBe(1);
+    expect(shown.out).toMatch(/^PROBLEM agent-db: 6\.\d% of its quota used \(threshold 5%\)$/m);
+    console.log(shown.out);
     const file = path.join(project, "mmagent.prom");
     const r = await cli(["status", "--stack", STACK, "--prometheus", "--output", file, "--threshold", "5"]);
     expect(r).toMatchObject({ code: 1, out: "" });

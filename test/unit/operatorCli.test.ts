@@ -116,6 +116,8 @@ describe("status report", () => {
         // Shrinking or flat: no date; one point: no growth.
         expect(growthPerDay([{ at: 0, bytes: 10 }, { at: DAY, bytes: 5 }])).toBeCloseTo(-5);
         expect(growthPerDay([{ at: 0, bytes: 10 }])).toBeNull();
+        // Minutes of history extrapolated to a day would say "full today" after any burst of writes.
+        expect(growthPerDay([{ at: 0, bytes: 10 }, { at: 59 * 60_000, bytes: 10_000_000 }])).toBeNull();
         const flat = summarizeStatus(c, engine(c), listing(c, { "agent-db": { usedBytes: 100, quotaBytes: GIB, snapshots: [snap("mmagent-pre-0001", 1, 100)] } }), { stack: "t", now: NOW });
         expect(flat.volumes.find((x) => x.name === "agent-db")!.daysUntilFull).toBeNull();
         // Snapshots from before sizes were recorded count only through "now".
