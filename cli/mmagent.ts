@@ -14,10 +14,9 @@ import { spawn } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { hostRunner, scriptJson } from "./hostRun";
-import { configAfter, planRollback, rollbackVolumes } from "./rollback";
+import { configAfter, planRollback, rollbackTarget } from "./rollback";
 import { chooseStack, CliError, findProjectDir, readStackFiles, StackFiles } from "./stackFiles";
 import { collectStatus, renderPrometheus, renderTable, StorageListing, summarizeStatus } from "./status";
-import { ServiceRole } from "../components/config";
 
 export const USAGE = `usage:
   mmagent status [--stack S] [--json | --prometheus] [--output FILE] [--threshold PCT] [--identity FILE]
@@ -145,7 +144,7 @@ async function rollback(args: ParsedArgs, io: CliIo): Promise<number> {
     const projectDir = findProjectDir(io.cwd);
     const files = readStackFiles(projectDir, chooseStack(projectDir, args.flags.stack as string | undefined), io.env, { identityFile: args.flags.identity as string | undefined });
     // Refusals that need no host come first.
-    planRollbackPreflight(files, role);
+    const target = rollbackTarget(files.config, role, snapshot);
     const host = await openHost(files, io, args.flags.identity as string | undefined);
     let listing: StorageListing;
     try {
@@ -155,7 +154,7 @@ async function rollback(args: ParsedArgs, io: CliIo): Promise<number> {
                 MMAGENT_ACTION: "list",
                 MMAGENT_BACKEND: files.config.storage.backend,
                 MMAGENT_ROOT: files.config.storage.root,
-                MMAGENT_VOLUMES: rollbackVolumes(files.config, role as ServiceRole).join(" "),
+                MMAGENT_VOLUMES: target.volumes.join(" "),
             }),
         );
     } finally {
@@ -178,16 +177,6 @@ async function rollback(args: ParsedArgs, io: CliIo): Promise<number> {
     const r = await runPulumi(files, io, final, false);
     if (!args.flags.yes && r.code === 0) io.stdout(`reviewed? apply with: mmagent rollback ${plan.role} ${plan.snapshot.name} --stack ${files.stack} --yes (or pulumi up)\n`);
     return r.code === 0 ? 0 : 1;
-}
-
-function planRollbackPreflight(files: StackFiles, role: string): void {
-    const listing: StorageListing = { requested: files.config.storage.backend, backend: files.config.storage.backend === "dir" ? "dir" : "btrfs", root: files.config.storage.root, volumes: {} };
-    try {
-        planRollback(files.config, role, listing);
-    } catch (e) {
-        // Only the refusals that do not depend on the host's snapshots are final here.
-        if (!/has no pre-change snapshot/.test((e as Error).message)) throw e;
-    }
 }
 
 /** Runs one command; returns the exit code. Errors are printed, never thrown. */

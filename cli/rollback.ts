@@ -37,20 +37,29 @@ export function rollbackVolumes(config: StackConfig, role: ServiceRole): string[
         .map((v) => v.name);
 }
 
-/** The plan, or a CliError saying why not. Pure. */
-export function planRollback(config: StackConfig, roleArg: string, listing: StorageListing, snapshotArg?: string): RollbackPlan {
+/**
+ * The refusals that need no host: the role, whether it runs, whether this stack's storage can
+ * snapshot at all, the snapshot name. Returns the role and the volumes its snapshots cover. Pure.
+ */
+export function rollbackTarget(config: StackConfig, roleArg: string, snapshotArg?: string): { role: ServiceRole; volumes: string[] } {
     if (!(SERVICE_ROLES as readonly string[]).includes(roleArg)) throw new CliError(`unknown role "${roleArg}": one of ${SERVICE_ROLES.join(", ")}`);
     const role = roleArg as ServiceRole;
     if (!config.services[role].enabled) throw new CliError(`services.${role} is disabled in this stack: there is nothing to roll back`);
-    if (listing.backend === "dir") {
-        const why = listing.requested === "auto" ? `storage.backend auto found neither Btrfs nor ZFS at ${listing.root}` : "storage.backend is dir";
-        throw new CliError(`${why}: this host takes no snapshots, so there is nothing to roll back to`);
-    }
+    if (config.storage.backend === "dir") throw new CliError(NO_SNAPSHOTS("storage.backend is dir"));
     if (snapshotArg !== undefined && !PROJECT_SNAPSHOT.test(snapshotArg)) {
         throw new CliError(`"${snapshotArg}" is not a snapshot of this project: its snapshots are named ${SNAPSHOT_PREFIX}<id> (or mmagent-replaced-<time> for the state a restore set aside)`);
     }
     const volumes = rollbackVolumes(config, role);
     if (volumes.length === 0) throw new CliError(`services.${role} has no writable volume: there is no data to roll back, only its image`);
+    return { role, volumes };
+}
+
+const NO_SNAPSHOTS = (why: string) => `${why}: this host takes no snapshots, so there is nothing to roll back to`;
+
+/** The plan from the host's listing, or a CliError saying why not. Pure. */
+export function planRollback(config: StackConfig, roleArg: string, listing: StorageListing, snapshotArg?: string): RollbackPlan {
+    const { role, volumes } = rollbackTarget(config, roleArg, snapshotArg);
+    if (listing.backend === "dir") throw new CliError(NO_SNAPSHOTS(`storage.backend auto found neither Btrfs nor ZFS at ${listing.root}`));
     // A snapshot is usable only when every volume of the service has it.
     const perVolume = volumes.map((v) => new Map((listing.volumes[v]?.snapshots ?? []).map((s) => [s.name, s])));
     const common = [...perVolume[0].values()].filter((s) => perVolume.every((m) => m.has(s.name)));

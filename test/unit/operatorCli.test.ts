@@ -258,6 +258,7 @@ describe("command line", () => {
         expect(await cli(["status", "--stack", "qa"], REPO_ROOT)).toMatchObject({ code: 2, err: expect.stringContaining("no Pulumi.qa.yaml") });
         expect(await cli(["rollback", "vectorDb", "--stack", "dev"], REPO_ROOT)).toMatchObject({ code: 2, err: "mmagent: services.vectorDb is disabled in this stack: there is nothing to roll back\n" });
         expect(await cli(["status", "--stack", "dev"], os.tmpdir())).toMatchObject({ code: 2, err: expect.stringContaining("no Pulumi.yaml") });
+        expect(await cli(["rollback", "agent", "before-upgrade", "--stack", "dev"], REPO_ROOT)).toMatchObject({ code: 2, err: expect.stringContaining('"before-upgrade" is not a snapshot of this project') });
     });
 
     test("the stack files are read as the program reads them: the repo's dev and prod stacks", () => {
