@@ -29,6 +29,35 @@ export interface RecordedResource {
     replaceOnChanges: string[];
     /** The state the mock returned. */
     state: Record<string, any>;
+    /** The provider reference (`urn::id`), "" for the default provider. */
+    provider: string;
+}
+
+/**
+ * Patches the mock monitor so every registration is recorded with what `newResource` does not
+ * receive: secrets, parent, dependencies, options, provider. Inputs are deserialized with
+ * secrets unwrapped, for value assertions. Call after `setMocks`.
+ */
+export function recordRegistrations(recorded: RecordedResource[]): void {
+    const monitor = pulumi.runtime.getMonitor() as any;
+    const original = monitor.registerResource.bind(monitor);
+    monitor.registerResource = (req: any, callback: any) => {
+        const raw = req.getObject()?.toJavaScript() ?? {};
+        recorded.push({
+            type: req.getType(),
+            name: req.getName(),
+            urn: monitor.newUrn(req.getParent(), req.getType(), req.getName()),
+            inputs: reveal(pulumi.runtime.deserializeProperties(req.getObject())),
+            secretInputs: Object.keys(raw).filter((k) => containsSecret(raw[k])),
+            parentUrn: req.getParent(),
+            dependsOnUrns: req.getDependenciesList(),
+            deleteBeforeReplace: req.getDeletebeforereplace(),
+            replaceOnChanges: req.getReplaceonchangesList(),
+            state: {},
+            provider: req.getProvider(),
+        });
+        return original(req, callback);
+    };
 }
 
 export interface MockRun {
@@ -144,28 +173,7 @@ export async function runProgram(opts: RunOptions): Promise<{ run: MockRun; outp
         opts.preview ?? false,
         "organization",
     );
-    // Record what newResource does not receive: secrets, parent, dependencies, options.
-    const monitor = pulumi.runtime.getMonitor() as any;
-    const original = monitor.registerResource.bind(monitor);
-    monitor.registerResource = (req: any, callback: any) => {
-        const raw = req.getObject()?.toJavaScript() ?? {};
-        recorded.push({
-            type: req.getType(),
-            name: req.getName(),
-            urn: monitor.newUrn(req.getParent(), req.getType(), req.getName()),
-            inputs: {},
-            secretInputs: Object.keys(raw).filter((k) => containsSecret(raw[k])),
-            parentUrn: req.getParent(),
-            dependsOnUrns: req.getDependenciesList(),
-            deleteBeforeReplace: req.getDeletebeforereplace(),
-            replaceOnChanges: req.getReplaceonchangesList(),
-            state: {},
-        });
-        const rec = recorded[recorded.length - 1];
-        // Deserialized inputs with secrets unwrapped, for value assertions.
-        rec.inputs = reveal(pulumi.runtime.deserializeProperties(req.getObject()));
-        return original(req, callback);
-    };
+    recordRegistrations(recorded);
     const log = pulumi.log.warn;
     (pulumi.log as any).warn = (msg: string) => {
         warnings.push(msg);

@@ -13,21 +13,11 @@ import * as pulumi from "@pulumi/pulumi";
 import { ComponentProvider } from "@pulumi/pulumi/provider/experimental";
 import { parseStackConfig } from "../../components/config";
 import { COMPONENTS, MultimodalAgentStack, NvidiaHost, PROVIDER_NAME, ReverseProxyNetwork, StorageLayout } from "../../provider";
-import { mockNewResource, REPO_ROOT, resolve } from "../support/mockProgram";
-import { containsSecret, reveal } from "../support/secrets";
+import { mockNewResource, RecordedResource, recordRegistrations, REPO_ROOT, resolve } from "../support/mockProgram";
 
 jest.setTimeout(120_000);
 
-interface Registered {
-    type: string;
-    name: string;
-    urn: string;
-    inputs: Record<string, any>;
-    secretInputs: string[];
-    parentUrn: string;
-    dependsOnUrns: string[];
-    provider: string;
-}
+type Registered = RecordedResource;
 
 const registered: Registered[] = [];
 const one = (type: string, name: string): Registered => {
@@ -65,23 +55,7 @@ beforeAll(async () => {
         false,
         "organization",
     );
-    // Record what newResource does not receive: secrets, parent, dependencies, provider.
-    const monitor = pulumi.runtime.getMonitor() as any;
-    const original = monitor.registerResource.bind(monitor);
-    monitor.registerResource = (req: any, callback: any) => {
-        const raw = req.getObject()?.toJavaScript() ?? {};
-        registered.push({
-            type: req.getType(),
-            name: req.getName(),
-            urn: monitor.newUrn(req.getParent(), req.getType(), req.getName()),
-            inputs: reveal(pulumi.runtime.deserializeProperties(req.getObject())),
-            secretInputs: Object.keys(raw).filter((k) => containsSecret(raw[k])),
-            parentUrn: req.getParent(),
-            dependsOnUrns: req.getDependenciesList(),
-            provider: req.getProvider(),
-        });
-        return original(req, callback);
-    };
+    recordRegistrations(registered);
 
     // An SSH host: the host preparation and its storage, each with its own ssh client directory.
     const gpuHost = new NvidiaHost("gpu-host", {
