@@ -8,7 +8,7 @@
 #   DURATION=5 CHURN=10 ROUNDS=3 bash bench/proxy.sh   (median of 3 interleaved wrk rounds: a busy machine)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-TEST_IMAGE=${MMAGENT_TEST_IMAGE:-local/mmagent-testbase:1}
+TEST_IMAGE=${MMAGENT_TEST_IMAGE:-local/mmagent-testbase:2}
 HAPROXY_IMAGE=${HAPROXY_IMAGE:-local/mmagent-bench-haproxy:1}
 export HAPROXY_IMAGE
 if ! docker image inspect "$HAPROXY_IMAGE" >/dev/null 2>&1; then

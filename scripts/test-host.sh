@@ -13,7 +13,7 @@
 set -euo pipefail
 
 STATE_DIR="${MMAGENT_TEST_STATE:-/tmp/mmagent-test-host}"
-TEST_IMAGE="${MMAGENT_TEST_IMAGE:-local/mmagent-testbase:1}"
+TEST_IMAGE="${MMAGENT_TEST_IMAGE:-local/mmagent-testbase:2}"
 PACKAGES=(docker.io btrfs-progs debootstrap wrk busybox-static docker-compose e2fsprogs sudo)
 ROOTFS_PACKAGES="caddy,redis-server,nginx-light,python3-minimal,curl,wget,ca-certificates,sqlite3,procps"
 
@@ -21,6 +21,8 @@ log() { printf '[test-host] %s\n' "$*" >&2; }
 
 # shellcheck source=lib/debian-packages.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/debian-packages.sh"
+# shellcheck source=lib/current-caddy.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/current-caddy.sh"
 install_packages() { install_debian_packages log "${PACKAGES[@]}"; }
 
 start_engine() {
@@ -56,9 +58,12 @@ build_test_image() {
   debootstrap --variant=minbase --include="$ROOTFS_PACKAGES" bookworm "$rootfs" http://deb.debian.org/debian >"$STATE_DIR/debootstrap.log" 2>&1 \
     || { log "debootstrap failed; see $STATE_DIR/debootstrap.log"; exit 1; }
   rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+  # Bookworm's Caddy (2.6.2, Go 1.19) reloads unlike the default proxy image: lib/current-caddy.sh.
+  install_current_caddy log "$rootfs" "$rootfs.caddy" || { rm -rf "$rootfs" "$rootfs.caddy"; exit 1; }
+  rm -rf "$rootfs.caddy"
   tar -C "$rootfs" -c . | docker import - "$TEST_IMAGE" >/dev/null
   rm -rf "$rootfs"
-  log "built $TEST_IMAGE"
+  log "built $TEST_IMAGE (caddy $(docker run --rm "$TEST_IMAGE" caddy version | cut -d' ' -f1))"
 }
 
 down() {

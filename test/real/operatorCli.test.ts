@@ -134,7 +134,7 @@ test("status of a healthy stack on Btrfs: every container healthy with its image
     expect(report.volumes.map((v) => v.name)).toEqual(planVolumes(readStackFiles(project, STACK, {}).config).map((v) => v.name));
     const table = await cli(["status", "--stack", STACK]);
     expect(table.code).toBe(0);
-    expect(table.out).toMatch(/^agent\s+mmops-agent\s+running\s+healthy\s+local\/mmagent-testbase:1\s+id [0-9a-f]{12}$/m);
+    expect(table.out).toMatch(/^agent\s+mmops-agent\s+running\s+healthy\s+local\/mmagent-testbase:2\s+id [0-9a-f]{12}$/m);
     expect(table.out).toContain("ok: nothing needs attention");
     console.log(table.out);
 });

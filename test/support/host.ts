@@ -8,7 +8,7 @@ import * as os from "os";
 import * as path from "path";
 import { HostScriptName, renderScriptStdin, RUN_STDIN_SCRIPT } from "../../components/hostScript";
 
-export const TEST_IMAGE = process.env.MMAGENT_TEST_IMAGE ?? "local/mmagent-testbase:1";
+export const TEST_IMAGE = process.env.MMAGENT_TEST_IMAGE ?? "local/mmagent-testbase:2";
 
 /** Fails with one message naming everything missing and the script that provides it. */
 export function requirePrerequisites(opts: { commands?: string[]; docker?: boolean; image?: boolean; root?: boolean }): void {

@@ -23,11 +23,14 @@ export interface LoadTarget {
      */
     keepAlive?: boolean;
     /**
-     * Behave like a browser, curl or Go's net/http: a request that fails on a *reused* keep-alive
-     * connection before any byte of a response arrived (the server closed that idle connection
-     * as the request went out) is sent once more on a new connection, as RFC 9112 §9.3.1 expects
-     * of clients ("connections can be closed at any time"). Counted in
-     * {@link LoadReport.retriedOnReusedConnection}; anything else still fails. @default false
+     * Behave like Go's net/http Transport (and browsers, curl): a request that fails on a *reused*
+     * keep-alive connection before any byte of a response arrived (the server closed that idle
+     * connection as the request went out) is sent again, as RFC 9112 §9.3.1 expects of clients
+     * ("connections can be closed at any time"). Like Go's `Transport.roundTrip` loop
+     * (`pconn.shouldRetryRequest` holds only for a reused connection), it retries for as long as
+     * the failure is on a reused connection: the next idle one in the pool may have been closed
+     * by the same server shutdown. A failure on a new connection is a failure. Bounded at
+     * {@link MAX_REUSED_RETRIES}. Counted in {@link LoadReport.retriedOnReusedConnection}. @default false
      */
     retryOnReusedConnection?: boolean;
 }
@@ -52,6 +55,12 @@ export interface LoadReport {
     durationMs: number;
 }
 
+/**
+ * The most times one request is sent again after failing on a reused connection: a pool holds at
+ * most `workers` idle connections, and one server shutdown closes each of them once.
+ */
+export const MAX_REUSED_RETRIES = 16;
+
 export function startLoad(target: LoadTarget): { stop: () => Promise<LoadReport> } {
     if (!/^http:\/\/(127\.0\.0\.1|\[::1\])[:/]/.test(target.url)) throw new Error(`load goes to loopback only, not ${target.url}`);
     const workers = target.workers ?? 4;
@@ -61,7 +70,7 @@ export function startLoad(target: LoadTarget): { stop: () => Promise<LoadReport>
     let running = true;
     let retriedOnReusedConnection = 0;
 
-    const once = (startMs = Date.now() - t0, retry = target.retryOnReusedConnection ?? false) =>
+    const once = (startMs = Date.now() - t0, retriesLeft = target.retryOnReusedConnection ? MAX_REUSED_RETRIES : 0): Promise<LoadOutcome> =>
         new Promise<LoadOutcome>((resolve) => {
             const done = (ok: boolean, result: string) => resolve({ startMs, endMs: Date.now() - t0, ok, result });
             let responded = false;
@@ -75,9 +84,9 @@ export function startLoad(target: LoadTarget): { stop: () => Promise<LoadReport>
             req.on("error", (e: NodeJS.ErrnoException) => {
                 // Node's own documented pattern (http.ClientRequest.reusedSocket): the connection was
                 // idle in the pool and the server closed it as this request went out.
-                if (retry && req.reusedSocket && !responded && ["ECONNRESET", "EPIPE"].includes(e.code ?? "")) {
+                if (retriesLeft > 0 && req.reusedSocket && !responded && ["ECONNRESET", "EPIPE"].includes(e.code ?? "")) {
                     retriedOnReusedConnection++;
-                    once(startMs, false).then(resolve);
+                    once(startMs, retriesLeft - 1).then(resolve);
                     return;
                 }
                 done(false, e.code ?? e.message);
