@@ -3,8 +3,12 @@
  * the rounds visit every path in turn and each path's median round is reported, so that load from
  * other processes falls on all paths alike) and churn (the backend recreated CHURN times on a new
  * IPv4/IPv6 address, the way the docker provider replaces a fixed-name container, while bounded
- * load runs through every path at once). The target (issue 11, item 4) is both at once: >= 0.5x
- * of direct AND 0 failed requests under churn; the run ends with the candidates that meet both.
+ * load runs through every path at once) and reloads (RELOADS configuration reloads of every proxy,
+ * the way each one takes a route change, under two clients per path: one on keep-alive
+ * connections that sends a request again when it failed on a reused connection, as Go's net/http
+ * does, and one opening a connection per request that never retries). The target (issue 11,
+ * items 4 and 5) is all at once: >= 0.5x of direct, 0 failed requests under churn and 0 during
+ * reloads; the run ends with the candidates that meet all three.
  *   - direct: the backend's own published port (the reference; during churn it is down while
  *     it is recreated);
  *   - Caddy exactly as ReverseProxyNetwork declares it (generated config, container args and
@@ -15,6 +19,13 @@
  *   - nginx with a static upstream + keepalive (resolves once, at start);
  *   - HAProxy (Debian's 2.6) following Docker's DNS, with health checks and a local "hold" backup
  *     so that requests wait for a recreated backend instead of failing (see CONF.haproxy).
+ * How each reloads: Caddy (default) through the product's own config step
+ * (components/scripts/proxy-config.sh: validate, write, `caddy reload` over the container-local
+ * admin API), with a route added or removed each time; Caddy (tuned) `caddy reload --force`;
+ * nginx `nginx -s reload` (a new worker generation on the inherited listening socket); HAProxy
+ * in master-worker mode (-W), SIGUSR2 to the master, which re-executes itself and hands the
+ * listening sockets to the new worker over its socketpair (2.6 configuration manual,
+ * "expose-fd listeners": "In master-worker mode, this is not required anymore").
  * Run with `bash bench/proxy.sh` (builds the HAProxy image, then this).
  */
 import { spawnSync } from "child_process";
@@ -25,12 +36,14 @@ import * as path from "path";
 import { proxyCaddyConfig, PROXY_SYSCTLS } from "../components/reverseProxyNetwork";
 import { requirePrerequisites, sh, TEST_IMAGE } from "../test/support/host";
 import { LoadReport, startLoad } from "../test/support/load";
+import { PROXY_ADMIN_PORT } from "../components/config";
 import * as proxyContainer from "../test/support/proxyContainer";
 
 jest.setTimeout(900_000);
 const DURATION = Number(process.env.DURATION ?? 5);
 const ROUNDS = Number(process.env.ROUNDS ?? 1);
 const CHURN = Number(process.env.CHURN ?? 10);
+const RELOADS = Number(process.env.RELOADS ?? 12);
 const HAPROXY_IMAGE = process.env.HAPROXY_IMAGE ?? "local/mmagent-bench-haproxy:1";
 const NET = "mmbench_net";
 // Subnets no test uses (test/real/* take 94-99): the bench can run while tests do.
@@ -216,6 +229,31 @@ function runTunedCaddy(name: string, port: number) {
     ]);
 }
 
+/** The default candidate's arguments, as the product's config step receives them. */
+const DEFAULT_CADDY: proxyContainer.ProxyTestArgs = { containerName: "mmbench-caddy", networkName: NET, httpPort: 19001, tls: "off", routes: ROUTES, dataVolumeName: "mmbench-caddy-data" };
+
+/** One configuration reload of a candidate, the way it takes a route change (see the module comment). */
+async function reload(c: Candidate, n: number): Promise<void> {
+    switch (c.container) {
+        case "mmbench-caddy": {
+            // A route added on odd reloads and removed on even ones: a real route change each time.
+            const routes = n % 2 ? [...ROUTES, { host: "other.localhost", upstream: BACKEND, port: 8000 }] : ROUTES;
+            await proxyContainer.applyProxyConfigAsync({ ...DEFAULT_CADDY, routes });
+            return;
+        }
+        case "mmbench-caddy-tuned":
+            sh("docker", ["exec", c.container, "caddy", "reload", "--force", "--config", "/etc/caddy/bench.json", "--address", `127.0.0.1:${PROXY_ADMIN_PORT}`]);
+            return;
+        case "mmbench-npm":
+        case "mmbench-static":
+            sh("docker", ["exec", c.container, "nginx", "-c", "/etc/nginx/bench.conf", "-s", "reload"]);
+            return;
+        case "mmbench-haproxy":
+            sh("docker", ["kill", "-s", "USR2", c.container]);
+            return;
+    }
+}
+
 function cleanup() {
     spawnSync("docker", ["rm", "-f", BACKEND, ...CANDIDATES.map((c) => c.container!)]);
     // test/support/proxyContainer.ts, once it delivers the config on a volume, also has the
@@ -247,7 +285,7 @@ beforeAll(async () => {
     sh("docker", ["network", "create", "--ipv6", "--subnet", `${V6}/64`, "--subnet", `${V4}0/24`, NET]);
     file("backend.conf", CONF.backend);
     await runBackend(0);
-    proxyContainer.startProxyContainer({ containerName: "mmbench-caddy", networkName: NET, httpPort: 19001, tls: "off", routes: ROUTES, dataVolumeName: "mmbench-caddy-data" });
+    proxyContainer.startProxyContainer(DEFAULT_CADDY);
     runTunedCaddy("mmbench-caddy-tuned", 19005);
     runNginx("mmbench-npm", 19002, CONF.npm);
     runNginx("mmbench-static", 19003, CONF.static);
@@ -255,7 +293,7 @@ beforeAll(async () => {
         "run", "-d", "--name", "mmbench-haproxy", "--network", NET, "-p", "127.0.0.1:19004:8000",
         // The same neighbour-cache tuning as the default proxy, so the comparison is of the proxies.
         ...Object.entries(PROXY_SYSCTLS).flatMap(([k, v]) => ["--sysctl", `${k}=${v}`]),
-        "-v", `${file("haproxy.cfg", CONF.haproxy)}:/etc/haproxy/bench.cfg:ro`, HAPROXY_IMAGE, "haproxy", "-f", "/etc/haproxy/bench.cfg",
+        "-v", `${file("haproxy.cfg", CONF.haproxy)}:/etc/haproxy/bench.cfg:ro`, HAPROXY_IMAGE, "haproxy", "-W", "-f", "/etc/haproxy/bench.cfg",
     ]);
     for (const c of [DIRECT, ...CANDIDATES]) await answering(c.port);
 });
@@ -281,19 +319,47 @@ test("proxy candidates: throughput and churn, one run", async () => {
     const churn = new Map<Candidate, LoadReport>();
     for (const [c, l] of loads) churn.set(c, await l.stop());
 
+    // Reloads: every proxy in turn, under load on all paths at once; the backend stays up.
+    await answering(DIRECT.port);
+    const url = (c: Candidate) => `http://127.0.0.1:${c.port}/`;
+    const reloadLoads = new Map(
+        CANDIDATES.map((c) => [
+            c,
+            [
+                startLoad({ url: url(c), host: HOST, workers: 2, retryOnReusedConnection: true }),
+                startLoad({ url: url(c), host: HOST, workers: 1, keepAlive: false }),
+            ],
+        ]),
+    );
+    for (let n = 1; n <= RELOADS; n++) {
+        for (const c of CANDIDATES) await reload(c, n);
+        await new Promise((r) => setTimeout(r, 500));
+    }
+    const reloads = new Map<Candidate, LoadReport[]>();
+    for (const [c, ls] of reloadLoads) reloads.set(c, await Promise.all(ls.map((l) => l.stop())));
+
     const direct = throughput.get(DIRECT)!.rps;
     out("");
     out(`Proxy candidates (wrk -t1 -c16 -d${DURATION}s, ${ROUNDS === 1 ? "one round" : `median of ${ROUNDS} interleaved rounds`}; churn: ${CHURN} backend recreations on new addresses under load, 2 workers per path), ${os.cpus().length} cores, one run`);
-    out(`| path | req/s | p50 | p99 | vs direct | churn: failed | churn: longest gap |`);
-    out(`|---|---:|---:|---:|---:|---:|---:|`);
+    out(`Reloads: ${RELOADS} configuration reloads per proxy, 500 ms apart, under a keep-alive client (2 workers, requests failed on a reused connection sent again) and a client opening a connection per request (1 worker, no retry)`);
+    out(`| path | req/s | p50 | p99 | vs direct | churn: failed | churn: longest gap | reloads: failed | reloads: sent again |`);
+    out(`|---|---:|---:|---:|---:|---:|---:|---:|---:|`);
+    const failedOf = (r: { failures: LoadReport["failures"]; requests: number }) => {
+        const kinds = new Map<string, number>();
+        for (const f of r.failures) kinds.set(f.result, (kinds.get(f.result) ?? 0) + 1);
+        return r.failures.length === 0 ? "0" : `${r.failures.length} of ${r.requests} (${[...kinds].map(([k, n]) => `${n}× ${k}`).join(", ")})`;
+    };
     for (const c of [DIRECT, ...CANDIDATES]) {
         const t = throughput.get(c)!;
         const r = churn.get(c)!;
-        const kinds = new Map<string, number>();
-        for (const f of r.failures) kinds.set(f.result, (kinds.get(f.result) ?? 0) + 1);
-        const failed = r.failures.length === 0 ? "0" : `${r.failures.length} of ${r.requests} (${[...kinds].map(([k, n]) => `${n}× ${k}`).join(", ")})`;
-        out(`| ${c.label} | ${t.rps.toFixed(0)} | ${t.p50} | ${t.p99} | ${(t.rps / direct).toFixed(2)}x | ${failed} | ${(r.longestGapMs / 1000).toFixed(2)} s |`);
+        const rl = reloads.get(c);
+        const reloadCols = rl
+            ? `${failedOf({ failures: rl.flatMap((x) => x.failures), requests: rl.reduce((a, x) => a + x.requests, 0) })} | ${rl.reduce((a, x) => a + x.retriedOnReusedConnection, 0)}`
+            : "— | —";
+        out(`| ${c.label} | ${t.rps.toFixed(0)} | ${t.p50} | ${t.p99} | ${(t.rps / direct).toFixed(2)}x | ${failedOf(r)} | ${(r.longestGapMs / 1000).toFixed(2)} s | ${reloadCols} |`);
     }
-    const meets = CANDIDATES.filter((c) => throughput.get(c)!.rps >= TARGET_RATIO * direct && churn.get(c)!.failures.length === 0);
-    out(`Meeting both (>= ${TARGET_RATIO}x of direct and 0 failed under churn) in this run: ${meets.map((c) => c.label).join("; ") || "none"}`);
+    const meets = CANDIDATES.filter(
+        (c) => throughput.get(c)!.rps >= TARGET_RATIO * direct && churn.get(c)!.failures.length === 0 && reloads.get(c)!.every((r) => r.failures.length === 0),
+    );
+    out(`Meeting all three (>= ${TARGET_RATIO}x of direct, 0 failed under churn, 0 failed during reloads) in this run: ${meets.map((c) => c.label).join("; ") || "none"}`);
 });
