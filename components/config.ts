@@ -282,7 +282,9 @@ export type HostConfig = StackConfig["host"];
 export type StorageConfig = StackConfig["storage"];
 export type NetworkConfig = StackConfig["network"];
 export type ProxyConfig = StackConfig["proxy"];
+/** The validated `services` section: one entry per role. */
 export type ServicesConfig = StackConfig["services"];
+/** A service role: `inference`, `agent`, `cache` or `vectorDb`. */
 export type ServiceRole = keyof ServicesConfig;
 export type ServiceConfig = ServicesConfig[ServiceRole];
 /** The service roles, in config order. */
@@ -293,9 +295,11 @@ export interface RawStackConfig {
     [key: string]: unknown;
 }
 
+/** One problem found in the config: the key it concerns and what to do about it. */
 export interface ConfigProblem {
     /** The key below `mmagent:`, or the environment variable's name when `environment` is set. */
     propertyPath: string;
+    /** What is wrong and how to fix it. */
     reason: string;
     /** The problem is an environment variable of the pulumi process, not a config key. */
     environment?: boolean;

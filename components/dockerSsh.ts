@@ -123,11 +123,13 @@ function writePrivateFile(file: string, content: string, mode: number): void {
     fs.renameSync(tmp, file);
 }
 
+/** Inputs of {@link writeDockerSshFiles}: where the SSH client files go and what they hold. */
 export interface DockerSshFiles {
     /** The client directory as `sshOpts` names it (`~/…` or absolute). */
     dir: string;
     /** OpenSSH or PEM private key text (the `sshPrivateKey` secret). */
     privateKey: string;
+    /** The host, port and pinned host key the `known_hosts` line is written for. */
     connection: Pick<SshConnection, "host" | "port" | "hostKey">;
     /** The home `~` stands for. @default the passwd entry's home of this process's user */
     home?: string;

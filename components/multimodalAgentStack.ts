@@ -47,7 +47,14 @@ export interface MultimodalAgentStackParts {
     /** The container per enabled role. */
     containers: Partial<Record<ServiceRole, docker.Container>>;
     /** Generated secrets: the cache's and the vector DB's passwords, the agent's session key (each only when its service is on). */
-    passwords: { cache?: random.RandomPassword; vectorDb?: random.RandomPassword; agentSecretKey?: random.RandomPassword };
+    passwords: {
+        /** The cache's (Redis) password. */
+        cache?: random.RandomPassword;
+        /** The vector database's (PostgreSQL with pgvector) password. */
+        vectorDb?: random.RandomPassword;
+        /** The agent UI's session signing key. */
+        agentSecretKey?: random.RandomPassword;
+    };
 }
 
 function password(name: string, parent: pulumi.Resource): random.RandomPassword {

@@ -1,5 +1,5 @@
 /**
- * CHANGELOG.md is kept with changesets (.changeset/, `npm run changeset`, `npm run version`):
+ * CHANGELOG.md is kept with changesets (.changeset/, `npm run changeset`, `npm run version-packages`):
  * the version in package.json has its entry, the newest on top, in the layout `changeset version`
  * writes into (it inserts each new `## <version>` section below the `# <package name>` title).
  */
@@ -37,6 +37,8 @@ describe("CHANGELOG.md", () => {
         expect(config.baseBranch).toBe("main");
         expect(config.access).toBe("restricted");
         expect(pkg.scripts.changeset).toBe("changeset");
-        expect(pkg.scripts.version).toBe("changeset version");
+        expect(pkg.scripts["version-packages"]).toBe("changeset version");
+        // Not "version": npm runs a script of that name inside `npm version` (a lifecycle hook).
+        expect(pkg.scripts.version).toBeUndefined();
     });
 });
