@@ -225,7 +225,10 @@ repo_digest() { # reference image-id
 }
 
 # Used bytes of a volume, and its enforced quota in bytes ("" when none): ZFS `used`/`quota`,
-# Btrfs the subvolume's qgroup (referenced, max) when quotas are on, else `du`.
+# Btrfs the subvolume's qgroup (referenced, max) when quotas are on, else `du`. Btrfs accounts a
+# write in its qgroups only when the transaction commits (every 30 s by default): a volume just
+# written, or created after quotas were enabled, reads 0 until then, so the file system is synced
+# first (a commit of what is already written; it changes no data).
 USED_BYTES="" QUOTA_BYTES=""
 volume_usage() { # vol
   USED_BYTES="" QUOTA_BYTES=""
@@ -239,6 +242,7 @@ volume_usage() { # vol
     btrfs|dir)
       local path line id; path=$(live_path "$1")
       [[ -d "$path" ]] || return 0
+      [[ "$BACKEND" != btrfs ]] || btrfs filesystem sync -- "$path" >/dev/null 2>&1 || true
       if [[ "$BACKEND" == btrfs ]] && id=$(btrfs inspect-internal rootid -- "$path" 2>/dev/null) \
         && line=$(btrfs qgroup show -r --raw -- "$path" 2>/dev/null | awk -v q="0/$id" '$1 == q { print $2, $4 }') && [[ -n "$line" ]]; then
         USED_BYTES=${line% *} QUOTA_BYTES=${line#* }
