@@ -34,7 +34,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { proxyCaddyConfig, PROXY_SYSCTLS } from "../components/reverseProxyNetwork";
-import { requirePrerequisites, sh, TEST_IMAGE } from "../test/support/host";
+import { HAPROXY_TEST_IMAGE, requirePrerequisites, sh, TEST_IMAGE } from "../test/support/host";
 import { LoadReport, startLoad } from "../test/support/load";
 import { PROXY_ADMIN_PORT } from "../components/config";
 import * as proxyContainer from "../test/support/proxyContainer";
@@ -44,7 +44,7 @@ const DURATION = Number(process.env.DURATION ?? 5);
 const ROUNDS = Number(process.env.ROUNDS ?? 1);
 const CHURN = Number(process.env.CHURN ?? 10);
 const RELOADS = Number(process.env.RELOADS ?? 12);
-const HAPROXY_IMAGE = process.env.HAPROXY_IMAGE ?? "local/mmagent-bench-haproxy:1";
+const HAPROXY_IMAGE = process.env.HAPROXY_IMAGE ?? HAPROXY_TEST_IMAGE;
 const NET = "mmbench_net";
 // Subnets no test uses (test/real/* take 94-99): the bench can run while tests do.
 const V6 = "fd6d:6d61:6765:90::";

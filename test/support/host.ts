@@ -9,6 +9,8 @@ import * as path from "path";
 import { HostScriptName, renderScriptStdin, RUN_STDIN_SCRIPT } from "../../components/hostScript";
 
 export const TEST_IMAGE = process.env.MMAGENT_TEST_IMAGE ?? "local/mmagent-testbase:2";
+/** The test image plus Debian's haproxy: the proxy image of the `haproxy` engine in the real tests (scripts/test-host.sh). */
+export const HAPROXY_TEST_IMAGE = process.env.MMAGENT_HAPROXY_TEST_IMAGE ?? "local/mmagent-haproxy:2";
 
 /** Fails with one message naming everything missing and the script that provides it. */
 export function requirePrerequisites(opts: { commands?: string[]; docker?: boolean; image?: boolean; root?: boolean }): void {
