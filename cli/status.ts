@@ -8,7 +8,7 @@
  * tests call: summarizeStatus, renderTable, renderPrometheus.
  */
 import { containerName } from "../components/roles";
-import { SERVICE_ROLES, ServiceRole, StackConfig } from "../components/config";
+import { proxyImage, SERVICE_ROLES, ServiceRole, StackConfig } from "../components/config";
 import { planVolumes, proxyContainerName } from "../components/stack";
 import { HostRunner, scriptJson } from "./hostRun";
 
@@ -126,7 +126,7 @@ export function statusTargets(config: StackConfig): { containers: { role: string
         container: containerName(config.namePrefix, r),
         image: config.services[r].image,
     }));
-    containers.push({ role: "proxy", container: proxyContainerName(config), image: config.proxy.image });
+    containers.push({ role: "proxy", container: proxyContainerName(config), image: proxyImage(config) });
     // NFS inputs live on another machine: nothing of them is on this host's storage root.
     const volumes = planVolumes(config)
         .filter((v) => !v.nfs)

@@ -18,8 +18,10 @@ export const CONFIG_NAMESPACE = "mmagent";
 
 /** Images used when a stack does not name its own. Tags are exact; prod stacks add digests. */
 export const DEFAULT_IMAGES = {
-    /** `proxy.image`: Caddy. */
+    /** `proxy.image` with `proxy.engine` "caddy": Caddy. */
     proxy: "caddy:2.10.2-alpine",
+    /** `proxy.image` with `proxy.engine` "haproxy": HAProxy, the 2.6 branch the tests run (Debian's 2.6.12). */
+    proxyHaproxy: "haproxy:2.6.31-alpine",
     /** `services.inference.image`: Ollama. */
     inference: "ollama/ollama:0.12.6",
     /** `services.agent.image`: Open WebUI. */
@@ -34,9 +36,11 @@ export const DEFAULT_IMAGES = {
 
 export const DEFAULT_TOOLKIT_VERSION = "1.18.0-1";
 export const DEFAULT_IPV6_SUBNET = "fd6d:6d61:6765::/64";
-/** Ports Caddy uses inside its container for the health endpoint and the admin API. */
+/** Ports the proxy uses inside its container for the health endpoint and the admin API (Caddy). */
 export const PROXY_HEALTH_PORT = 2020;
 export const PROXY_ADMIN_PORT = 2019;
+/** Port of HAProxy's "hold" listener on its container's loopback (components/haproxyConfig.ts). */
+export const PROXY_HOLD_PORT = 2021;
 
 const gpuSelection = z.union(
     [
@@ -148,8 +152,15 @@ const routeSchema = z.strictObject({
 });
 
 const proxySchema = z.strictObject({
-    /** The proxy's image (Caddy). @default DEFAULT_IMAGES.proxy */
-    image: v.imageReference.default(DEFAULT_IMAGES.proxy),
+    /**
+     * The proxy: "caddy" (certificates from ACME or its internal CA; a route change reloads Caddy,
+     * which drops the odd request arriving at that instant), or "haproxy" (plain HTTP only, so
+     * `tls` must be "off"; a route change is a master-worker reload that drops none, and it
+     * proxies about twice as fast: README "Proxy candidates"). @default "caddy"
+     */
+    engine: z.enum(["caddy", "haproxy"], { error: "set engine to \"caddy\" or \"haproxy\"" }).default("caddy"),
+    /** The proxy's image. @default DEFAULT_IMAGES.proxy for engine "caddy", DEFAULT_IMAGES.proxyHaproxy for "haproxy" */
+    image: v.imageReference.optional(),
     /** Host address the HTTP and HTTPS ports are published on. @default "127.0.0.1" */
     bindAddress: v.ipAddress.default("127.0.0.1"),
     /** HTTP port, published and listened on with the same number. @default 80 */
@@ -282,6 +293,11 @@ export type HostConfig = StackConfig["host"];
 export type StorageConfig = StackConfig["storage"];
 export type NetworkConfig = StackConfig["network"];
 export type ProxyConfig = StackConfig["proxy"];
+/** The proxy's image: `proxy.image`, else the default of its engine. */
+export function proxyImage(c: Pick<StackConfig, "proxy">): string {
+    return c.proxy.image ?? (c.proxy.engine === "haproxy" ? DEFAULT_IMAGES.proxyHaproxy : DEFAULT_IMAGES.proxy);
+}
+
 /** The validated `services` section: one entry per role. */
 export type ServicesConfig = StackConfig["services"];
 /** A service role: `inference`, `agent`, `cache` or `vectorDb`. */
@@ -517,6 +533,12 @@ function crossFieldProblems(c: StackConfig, ctx: ConfigContext): ConfigProblem[]
     }
     if (isUnspecified(p.bindAddress) && !c.allowPublicBind) {
         add("proxy.bindAddress", `${p.bindAddress} publishes the proxy on every interface: set a specific address, or set allowPublicBind: true to mean it`);
+    }
+    if (p.engine === "haproxy" && p.tls !== "off") {
+        add("proxy.engine", `engine "haproxy" serves plain HTTP only (it issues no certificates): set proxy.tls to "off" and terminate TLS in front of it, or use engine "caddy" for tls "${p.tls}"`);
+    }
+    if (p.engine === "haproxy" && [p.httpPort, p.httpsPort].includes(PROXY_HOLD_PORT)) {
+        add("proxy.httpPort", `port ${PROXY_HOLD_PORT} is used inside the HAProxy container for its hold listener: choose another`);
     }
     if (p.tls === "acme" && !p.acmeEmail) add("proxy.acmeEmail", "tls \"acme\" needs an e-mail for the ACME account: set proxy.acmeEmail");
     if (p.tls === "acme") {

@@ -3,7 +3,7 @@
  */
 export { TOKENS } from "./tokens";
 export * from "./types";
-export { parseStackConfig, configError, DEFAULT_IMAGES, CONFIG_NAMESPACE, SERVICE_ROLES } from "./config";
+export { parseStackConfig, configError, proxyImage, DEFAULT_IMAGES, CONFIG_NAMESPACE, SERVICE_ROLES } from "./config";
 export type { StackConfig, RawStackConfig, ConfigContext, ServiceRole, ServicesConfig, ConfigProblem } from "./config";
 export { NvidiaHost, buildNvidiaHost, prepareHostParams, dockerHostUrl } from "./nvidiaHost";
 export type { NvidiaHostArgs, NvidiaHostParts, HostReport } from "./nvidiaHost";
@@ -11,8 +11,10 @@ export type { ServiceGpus } from "./gpus";
 export { StorageLayout, buildStorageLayout, SNAPSHOT_PREFIX } from "./storageLayout";
 export type { StorageLayoutArgs, VolumeSpec, ServiceGuard, NfsSource, StoragePlacement, StorageVolume, ServiceStorage, StorageLayoutParts } from "./storageLayout";
 export { ReverseProxyNetwork, buildReverseProxyNetwork } from "./reverseProxyNetwork";
-export type { ReverseProxyNetworkArgs, ReverseProxyNetworkParts, ProxyConfigResult } from "./reverseProxyNetwork";
+export type { ReverseProxyNetworkArgs, ReverseProxyNetworkParts, ProxyConfigResult, ProxyEngine } from "./reverseProxyNetwork";
 export { buildCaddyConfig, routePrecedence } from "./caddyConfig";
+export { buildHaproxyConfig } from "./haproxyConfig";
+export type { HaproxyConfigArgs } from "./haproxyConfig";
 export type { ProxyRoute, CaddyConfigArgs } from "./caddyConfig";
 export { MultimodalAgentStack, buildMultimodalAgentStack } from "./multimodalAgentStack";
 export type { MultimodalAgentStackArgs, MultimodalAgentStackParts, ServiceStorageLookup } from "./multimodalAgentStack";

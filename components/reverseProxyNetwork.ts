@@ -12,7 +12,8 @@ import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { buildCaddyConfig, ProxyRoute } from "./caddyConfig";
-import { DEFAULT_IMAGES, DEFAULT_IPV6_SUBNET, PROXY_ADMIN_PORT, PROXY_HEALTH_PORT } from "./config";
+import { DEFAULT_IMAGES, DEFAULT_IPV6_SUBNET, PROXY_ADMIN_PORT, PROXY_HEALTH_PORT, PROXY_HOLD_PORT } from "./config";
+import { buildHaproxyConfig } from "./haproxyConfig";
 import { hardenedContainer } from "./container";
 import { hostScriptCommand, parseScriptOutput } from "./hostScript";
 import { networkIpamConfigs } from "./networkAddressing";
@@ -46,7 +47,12 @@ export interface ReverseProxyNetworkArgs {
     ipv4Subnet?: string;
     /** Proxy container name. @default `${name}-proxy` */
     containerName?: string;
-    /** Proxy image. @default "caddy:2.10.2-alpine" */
+    /**
+     * "caddy", or "haproxy": plain HTTP only (`tls` must be "off"), route changes by a
+     * master-worker reload that drops no request (components/haproxyConfig.ts). @default "caddy"
+     */
+    engine?: ProxyEngine;
+    /** Proxy image. @default "caddy:2.10.2-alpine", or "haproxy:2.6.31-alpine" for engine "haproxy" */
     image?: string;
     /**
      * The stack's explicit consent to publish on every interface (config `allowPublicBind`);
@@ -79,6 +85,9 @@ export interface ReverseProxyNetworkArgs {
     dependsOn?: pulumi.Input<pulumi.Resource>[];
 }
 
+/** The proxy software: see {@link ReverseProxyNetworkArgs.engine}. */
+export type ProxyEngine = "caddy" | "haproxy";
+
 /** What {@link buildReverseProxyNetwork} created. */
 export interface ReverseProxyNetworkParts {
     /** The proxy network. */
@@ -87,14 +96,29 @@ export interface ReverseProxyNetworkParts {
     proxy: docker.Container;
     /** The host step that validates, writes and loads the proxy's config. */
     configStep: command.local.Command | command.remote.Command;
-    /** The generated Caddy config (data). */
+    /** The generated Caddy config (data); empty for engine "haproxy". */
     caddyConfig: Record<string, unknown>;
+    /** The generated HAProxy config (text); "" for engine "caddy". */
+    haproxyConfig: string;
 }
 
 /** Where the proxy's config volume is mounted in its container (read-only). */
 export const PROXY_CONFIG_MOUNT = "/etc/caddy/mmagent";
 /** The config file the proxy starts from; the config step replaces it atomically. */
 export const PROXY_CONFIG_FILE = `${PROXY_CONFIG_MOUNT}/caddy.json`;
+/** The same for engine "haproxy". */
+export const PROXY_HAPROXY_CONFIG_FILE = `${PROXY_CONFIG_MOUNT}/haproxy.cfg`;
+
+/**
+ * How each engine runs in its container. HAProxy: master-worker mode (-W), in the foreground
+ * (-db), so that SIGUSR2 makes the master load the new file and hand the listening sockets to a
+ * new worker (2.6 management guide, "master-worker"); the official image's entrypoint adds the
+ * same two flags again, which HAProxy takes as the same setting.
+ */
+export const PROXY_COMMANDS: Record<ProxyEngine, string[]> = {
+    caddy: ["caddy", "run", "--config", PROXY_CONFIG_FILE],
+    haproxy: ["haproxy", "-W", "-db", "-f", PROXY_HAPROXY_CONFIG_FILE],
+};
 
 /** What the config step reports (proxy-config.sh's JSON line). */
 export interface ProxyConfigResult {
@@ -102,7 +126,7 @@ export interface ProxyConfigResult {
     file: string;
     /** SHA-256 of the config file, hex. */
     sha256: string;
-    /** "reloaded" in place, "restarted" (admin API off), or "written" (no running proxy yet). */
+    /** "reloaded" in place (Caddy's admin API, or HAProxy's master-worker reload), "restarted" (admin API off), or "written" (no running proxy yet). */
     applied: "reloaded" | "restarted" | "written";
 }
 
@@ -130,6 +154,11 @@ export const PROXY_SYSCTLS: Record<string, string> = Object.fromEntries(
 /** The arguments that decide the proxy's Caddy config. */
 export type ProxyConfigArgs = Pick<ReverseProxyNetworkArgs, "routes" | "httpPort" | "httpsPort" | "tls" | "acmeEmail" | "adminApi">;
 
+/** The proxy's HAProxy config for these arguments, with the component's defaults filled in. */
+export function proxyHaproxyConfig(args: Pick<ReverseProxyNetworkArgs, "routes" | "httpPort">): string {
+    return buildHaproxyConfig({ routes: args.routes ?? [], httpPort: args.httpPort ?? 80, healthPort: PROXY_HEALTH_PORT, holdPort: PROXY_HOLD_PORT });
+}
+
 /** The proxy's Caddy config for these arguments, with the component's defaults filled in. */
 export function proxyCaddyConfig(args: ProxyConfigArgs): Record<string, unknown> {
     return buildCaddyConfig({
@@ -151,14 +180,19 @@ export function proxyConfigParams(args: {
     containerName: string;
     image: string;
     adminApi: "off" | "loopback";
-    config: Record<string, unknown>;
+    /** The Caddy config (data), or the HAProxy config (text). */
+    config: Record<string, unknown> | string;
+    /** @default "caddy" */
+    engine?: ProxyEngine;
 }): Record<string, string> {
+    const common = { MMAGENT_CONFIG_DIR: args.configDir, MMAGENT_MOUNT: PROXY_CONFIG_MOUNT, MMAGENT_CONTAINER: args.containerName, MMAGENT_IMAGE: args.image };
+    if ((args.engine ?? "caddy") === "haproxy") {
+        return { ...common, MMAGENT_ENGINE: "haproxy", MMAGENT_CONFIG: String(args.config), MMAGENT_RELOAD: "signal" };
+    }
+    // No MMAGENT_ENGINE for Caddy (the script's default): a stack that upgrades sees no change of this step.
     return {
-        MMAGENT_CONFIG_DIR: args.configDir,
-        MMAGENT_MOUNT: PROXY_CONFIG_MOUNT,
-        MMAGENT_CONFIG: JSON.stringify(args.config, null, 2),
-        MMAGENT_CONTAINER: args.containerName,
-        MMAGENT_IMAGE: args.image,
+        ...common,
+        MMAGENT_CONFIG: typeof args.config === "string" ? args.config : JSON.stringify(args.config, null, 2),
         ...(args.adminApi === "loopback" ? { MMAGENT_RELOAD: "api", MMAGENT_ADMIN: `127.0.0.1:${PROXY_ADMIN_PORT}` } : { MMAGENT_RELOAD: "restart" }),
     };
 }
@@ -177,11 +211,13 @@ export function buildReverseProxyNetwork(name: string, args: ReverseProxyNetwork
     const tlsOn = (args.tls ?? "internal") !== "off";
     const httpsPort = args.httpsPort ?? 443;
     const bindAddress = args.bindAddress ?? "127.0.0.1";
-    const caddyConfig = proxyCaddyConfig(args);
+    const engine = args.engine ?? "caddy";
+    const caddyConfig = engine === "caddy" ? proxyCaddyConfig(args) : {};
+    const haproxyConfig = engine === "haproxy" ? proxyHaproxyConfig(args) : "";
     const ports = [{ internal: httpPort, external: httpPort, ip: bindAddress }];
     if (tlsOn) ports.push({ internal: httpsPort, external: httpsPort, ip: bindAddress });
     const containerName = args.containerName ?? `${name}-proxy`;
-    const image = args.image ?? DEFAULT_IMAGES.proxy;
+    const image = args.image ?? (engine === "haproxy" ? DEFAULT_IMAGES.proxyHaproxy : DEFAULT_IMAGES.proxy);
     const configStep = hostScriptCommand(
         `${name}-routes`,
         args.host,
@@ -189,10 +225,12 @@ export function buildReverseProxyNetwork(name: string, args: ReverseProxyNetwork
             script: "proxy-config",
             params: pulumi
                 .output(args.configVolume.hostPath)
-                .apply((configDir) => proxyConfigParams({ configDir, containerName, image, adminApi: args.adminApi ?? "loopback", config: caddyConfig })),
-            // The config itself, as data: a preview shows a route change field by field (the
-            // step's stdin carries it base64-encoded).
-            triggers: [caddyConfig],
+                .apply((configDir) =>
+                    proxyConfigParams({ configDir, containerName, image, engine, adminApi: args.adminApi ?? "loopback", config: engine === "haproxy" ? haproxyConfig : caddyConfig }),
+                ),
+            // The config itself: a preview shows a route change field by field (Caddy's JSON as
+            // data) or line by line (HAProxy's text); the step's stdin carries it base64-encoded.
+            triggers: [engine === "haproxy" ? haproxyConfig.split("\n") : caddyConfig],
         },
         // After the proxy's storage gates: a pre-change snapshot stops and starts the proxy.
         { parent, dependsOn: args.dependsOn },
@@ -204,8 +242,8 @@ export function buildReverseProxyNetwork(name: string, args: ReverseProxyNetwork
             image,
             networkName: network.name,
             aliases: ["proxy"],
-            command: ["caddy", "run", "--config", PROXY_CONFIG_FILE],
-            envs: ["XDG_DATA_HOME=/data", "XDG_CONFIG_HOME=/data/config"],
+            command: PROXY_COMMANDS[engine],
+            envs: engine === "caddy" ? ["XDG_DATA_HOME=/data", "XDG_CONFIG_HOME=/data/config"] : [],
             mounts: [
                 { volumeName: args.dataVolumeName, target: "/data", readOnly: false },
                 { volumeName: args.configVolume.dockerVolumeName, target: PROXY_CONFIG_MOUNT, readOnly: true },
@@ -221,7 +259,7 @@ export function buildReverseProxyNetwork(name: string, args: ReverseProxyNetwork
         // Created only once its config file is on the host.
         { parent, dependsOn: [...(args.dependsOn ?? []), configStep] },
     );
-    return { network, proxy, configStep, caddyConfig };
+    return { network, proxy, configStep, caddyConfig, haproxyConfig };
 }
 
 /** The component; see the module comment and {@link ReverseProxyNetworkArgs}. */

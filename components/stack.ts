@@ -4,7 +4,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { ProxyRoute } from "./caddyConfig";
-import { SERVICE_ROLES, ServiceRole, StackConfig } from "./config";
+import { proxyImage, SERVICE_ROLES, ServiceRole, StackConfig } from "./config";
 import { ServiceGpus, serviceGpus, unionGpus } from "./gpus";
 import { MultimodalAgentStack } from "./multimodalAgentStack";
 import { NvidiaHost } from "./nvidiaHost";
@@ -77,7 +77,7 @@ export function planVolumes(config: StackConfig): VolumeSpec[] {
 /** Pre-change snapshot guards: container → image about to run (and a pending restore). Pure. */
 export function planGuards(config: StackConfig): Record<string, ServiceGuard> {
     const guards: Record<string, ServiceGuard> = {
-        [proxyContainerName(config)]: { container: proxyContainerName(config), image: config.proxy.image, stopGraceSeconds: PROXY_STOP_GRACE_SECONDS },
+        [proxyContainerName(config)]: { container: proxyContainerName(config), image: proxyImage(config), stopGraceSeconds: PROXY_STOP_GRACE_SECONDS },
     };
     for (const role of SERVICE_ROLES) {
         const s = config.services[role];
@@ -160,7 +160,8 @@ export function composeStack(config: StackConfig, secrets: StackSecrets = {}): S
             ipv6Subnet: config.network.ipv6Subnet,
             ipv4Subnet: config.network.ipv4Subnet,
             containerName: proxyContainerName(config),
-            image: config.proxy.image,
+            engine: config.proxy.engine,
+            image: proxyImage(config),
             bindAddress: config.proxy.bindAddress,
             allowPublicBind: config.allowPublicBind,
             httpPort: config.proxy.httpPort,

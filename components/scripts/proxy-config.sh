@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The reverse proxy's routes, changed in place: writes the generated Caddy config into the
+# The reverse proxy's routes, changed in place: writes the generated Caddy (or HAProxy) config into the
 # proxy's config volume only after the proxy image's own binary has validated it, then makes the
 # running proxy load it without replacing the container (in-flight requests finish; listeners
 # stay open). A config the binary refuses changes nothing: the file and the running proxy keep
@@ -10,13 +10,17 @@
 #
 #   MMAGENT_CONFIG_DIR  host path of the proxy's config volume (absolute)
 #   MMAGENT_MOUNT       where that volume is mounted in the proxy container (absolute)
-#   MMAGENT_CONFIG      the Caddy JSON config
+#   MMAGENT_ENGINE      caddy (the default) or haproxy
+#   MMAGENT_CONFIG      the Caddy JSON config, or the HAProxy config text
 #   MMAGENT_CONTAINER   the proxy container's name
 #   MMAGENT_IMAGE       the image the proxy runs (its binary validates the config)
 #   MMAGENT_RELOAD      api     — `caddy reload` inside the container, through the admin API on
 #                                 the container's own loopback (MMAGENT_ADMIN, host:port)
 #                       restart — `docker restart` (the admin API is off): connections are
 #                                 refused for about a second
+#                       signal  — HAProxy: SIGUSR2 to its master (master-worker mode), which
+#                                 loads the file in a new worker that takes the listening sockets
+#                                 over; the old worker finishes what it accepted
 #
 # stdout: one JSON object {"file", "sha256", "applied": "reloaded" | "restarted" | "written"}
 # ("written": no running proxy; it reads the file when it starts).
@@ -39,15 +43,18 @@ MOUNT="${MMAGENT_MOUNT:-}"
 CONTAINER="${MMAGENT_CONTAINER:-}"
 IMAGE="${MMAGENT_IMAGE:-}"
 RELOAD="${MMAGENT_RELOAD:-}"
+ENGINE="${MMAGENT_ENGINE:-caddy}"
 require_match "$DIR" "$PATH_RE" "MMAGENT_CONFIG_DIR (absolute path)"
 require_match "$MOUNT" "$PATH_RE" "MMAGENT_MOUNT (absolute path)"
 for p in "$DIR/" "$MOUNT/"; do [[ "$p" != *"/../"* && "$p" != *"/./"* ]] || die "paths must not contain . or .. segments: $p"; done
 require_match "$CONTAINER" "$NAME_RE" "MMAGENT_CONTAINER"
 require_match "$IMAGE" "$IMAGE_RE" "MMAGENT_IMAGE"
-case "$RELOAD" in
-  api) require_match "${MMAGENT_ADMIN:-}" "$ADMIN_RE" "MMAGENT_ADMIN (the admin API on the container's loopback)" ;;
-  restart) ;;
-  *) die "MMAGENT_RELOAD must be api or restart" ;;
+case "$ENGINE:$RELOAD" in
+  caddy:api) require_match "${MMAGENT_ADMIN:-}" "$ADMIN_RE" "MMAGENT_ADMIN (the admin API on the container's loopback)" ;;
+  caddy:restart | haproxy:signal) ;;
+  caddy:*) die "MMAGENT_RELOAD must be api or restart for MMAGENT_ENGINE caddy" ;;
+  haproxy:*) die "MMAGENT_RELOAD must be signal for MMAGENT_ENGINE haproxy" ;;
+  *) die "MMAGENT_ENGINE must be caddy or haproxy" ;;
 esac
 [[ -n "${MMAGENT_CONFIG:-}" ]] || die "MMAGENT_CONFIG is empty"
 [[ -d "$DIR" ]] || die "the proxy's config volume $DIR does not exist (its storage ensure step creates it)"
@@ -58,20 +65,52 @@ exec 9>"$LOCK_DIR/mmagent-proxy-config.$CONTAINER.lock"
 flock 9
 
 FILE=caddy.json
+[[ "$ENGINE" == caddy ]] || FILE=haproxy.cfg
 NEXT=".$FILE.next"
 umask 022
-printf '%s' "$MMAGENT_CONFIG" >"$DIR/$NEXT"
+if [[ "$ENGINE" == caddy ]]; then
+  printf '%s' "$MMAGENT_CONFIG" >"$DIR/$NEXT"
+else
+  # HAProxy refuses a last line without LF (the parameter may arrive without its final newline).
+  printf '%s\n' "${MMAGENT_CONFIG%$'\n'}" >"$DIR/$NEXT"
+fi
 trap 'rm -f "$DIR/$NEXT"' EXIT
 
 # The image's own binary decides: a throwaway container of the image the proxy runs (also before
 # the proxy exists, and when an image change comes with the route change), without network or
 # capabilities, with the config volume read-only. `caddy validate` provisions every module
-# without starting a listener.
-if ! out=$(docker run --rm --network none --cap-drop ALL --security-opt no-new-privileges \
-  --mount "type=bind,source=$DIR,target=$MOUNT,readonly" --entrypoint caddy "$IMAGE" \
-  validate --config "$MOUNT/$NEXT" 2>&1); then
-  die "the new config of $CONTAINER is not valid for $IMAGE; the proxy keeps its current routes. caddy validate said: $(printf '%s\n' "$out" | grep -v '"level":"info"' | tail -5)"
+# without starting a listener; `haproxy -c` parses and checks the whole file.
+if [[ "$ENGINE" == caddy ]]; then
+  if ! out=$(docker run --rm --network none --cap-drop ALL --security-opt no-new-privileges \
+    --mount "type=bind,source=$DIR,target=$MOUNT,readonly" --entrypoint caddy "$IMAGE" \
+    validate --config "$MOUNT/$NEXT" 2>&1); then
+    die "the new config of $CONTAINER is not valid for $IMAGE; the proxy keeps its current routes. caddy validate said: $(printf '%s\n' "$out" | grep -v '"level":"info"' | tail -5)"
+  fi
+elif ! out=$(docker run --rm --network none --cap-drop ALL --security-opt no-new-privileges \
+  --mount "type=bind,source=$DIR,target=$MOUNT,readonly" --entrypoint haproxy "$IMAGE" \
+  -c -f "$MOUNT/$NEXT" 2>&1); then
+  die "the new config of $CONTAINER is not valid for $IMAGE; the proxy keeps its current routes. haproxy -c said: $(printf '%s\n' "$out" | grep -F '[ALERT]' | tail -5)"
 fi
+
+# HAProxy's master-worker reload: SIGUSR2 to the master (through Docker's init, which forwards
+# it), which re-executes itself on the new file; its own log line says how that went, "Loading
+# success." or "Loading failure!" (the old worker is then resumed and keeps serving).
+haproxy_reload() {
+  local since out
+  since=$(date -u +%Y-%m-%dT%H:%M:%S.%NZ)
+  docker kill -s USR2 "$CONTAINER" >/dev/null
+  for _ in $(seq 1 300); do
+    out=$(docker logs --since "$since" "$CONTAINER" 2>&1 || true)
+    if grep -qF 'Loading success.' <<<"$out"; then return 0; fi
+    if grep -qF 'Loading failure!' <<<"$out"; then
+      printf '%s\n' "$out" | grep -F '[ALERT]' | tail -5
+      return 1
+    fi
+    sleep 0.1
+  done
+  echo "no answer from the HAProxy master within 30 s"
+  return 1
+}
 
 # Kept until the running proxy has taken the new file, so that a load-time failure leaves the
 # file as it was (a restart must not bring up a config the proxy refused).
@@ -82,7 +121,13 @@ sha=$(sha256sum "$DIR/$FILE" | cut -d' ' -f1)
 
 applied=written
 if [[ "$(docker inspect -f '{{.State.Running}}' "$CONTAINER" 2>/dev/null || true)" == true ]]; then
-  if [[ "$RELOAD" == api ]]; then
+  if [[ "$RELOAD" == signal ]]; then
+    if ! out=$(haproxy_reload); then
+      if [[ -f "$DIR/$PREVIOUS" ]]; then mv -f "$DIR/$PREVIOUS" "$DIR/$FILE"; fi
+      die "$CONTAINER refused the new config at load time and keeps its current routes: $out"
+    fi
+    applied=reloaded
+  elif [[ "$RELOAD" == api ]]; then
     # Caddy applies the new config gracefully (new routes for new requests; the old ones finish)
     # and rolls back to the running config if it fails to start.
     if ! out=$(docker exec "$CONTAINER" caddy reload --config "$MOUNT/$FILE" --address "$MMAGENT_ADMIN" 2>&1); then

@@ -15,6 +15,7 @@ import {
     planGuards,
     planRoutes,
     planVolumes,
+    proxyImage as engineImage,
     ReverseProxyNetwork,
     StackConfig,
     StorageLayout,
@@ -48,7 +49,7 @@ const onHost = { providers: [host.dockerProvider] };
 
 // The proxy's own volumes (its data and its route config) and pre-change guard.
 const proxyContainer = "shared-proxy";
-const proxyImage = Object.values(teams)[0].proxy.image;
+const proxyImage = engineImage(Object.values(teams)[0]);
 const edgeStorage = new StorageLayout(
     "shared-edge-storage",
     {

@@ -8,6 +8,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { ProxyRoute as CoreProxyRoute } from "../../components/caddyConfig";
+import { proxyImage } from "../../components/config";
 import { ReverseProxyNetwork as CoreReverseProxyNetwork, ReverseProxyNetworkArgs as CoreReverseProxyNetworkArgs } from "../../components/reverseProxyNetwork";
 import * as v from "../../components/validators";
 import {
@@ -35,6 +36,15 @@ export const TlsMode = {
     Off: "off",
 } as const;
 export type TlsMode = (typeof TlsMode)[keyof typeof TlsMode];
+
+/** The proxy software. */
+export const ProxyEngine = {
+    /** Caddy: certificates from ACME or its internal CA. */
+    Caddy: "caddy",
+    /** HAProxy: plain HTTP only (tls "off"); route changes drop no request. */
+    Haproxy: "haproxy",
+} as const;
+export type ProxyEngine = (typeof ProxyEngine)[keyof typeof ProxyEngine];
 
 /** Caddy's admin API (never published). */
 export const AdminApi = {
@@ -84,7 +94,9 @@ export interface ReverseProxyNetworkArgs extends HostConnectionArgs {
     dockerAddressPools?: string[];
     /** Proxy container name. Default: `<name>-proxy`. */
     containerName?: string;
-    /** Proxy image, pinned by tag or digest. Default: "caddy:2.10.2-alpine". */
+    /** The proxy software; "haproxy" needs tls "off". Default: "caddy". */
+    engine?: ProxyEngine;
+    /** Proxy image, pinned by tag or digest. Default: "caddy:2.10.2-alpine", or "haproxy:2.6.31-alpine" for engine "haproxy". */
     image?: string;
     /** Consent to publish on every interface (a `bindAddress` of 0.0.0.0 or ::). Default: false. */
     allowPublicBind?: boolean;
@@ -153,6 +165,7 @@ export function reverseProxyNetworkArgs(name: string, args: ReverseProxyNetworkA
         "ipv4Subnet",
         "dockerAddressPools",
         "containerName",
+        "engine",
         "image",
         "allowPublicBind",
         "bindAddress",
@@ -179,6 +192,7 @@ export function reverseProxyNetworkArgs(name: string, args: ReverseProxyNetworkA
             host: { connection: connectionConfig(args) },
             network: { name: args.networkName, ipv6Subnet: args.ipv6Subnet, ipv4Subnet: args.ipv4Subnet, dockerAddressPools: args.dockerAddressPools },
             proxy: {
+                engine: args.engine,
                 image: args.image,
                 bindAddress: args.bindAddress,
                 httpPort: args.httpPort,
@@ -197,6 +211,7 @@ export function reverseProxyNetworkArgs(name: string, args: ReverseProxyNetworkA
             { from: "network.ipv6Subnet", to: "ipv6Subnet" },
             { from: "network.ipv4Subnet", to: "ipv4Subnet" },
             { from: "network.dockerAddressPools", to: "dockerAddressPools", keepRest: true },
+            { from: "proxy.engine", to: "engine" },
             { from: "proxy.image", to: "image" },
             { from: "proxy.bindAddress", to: "bindAddress" },
             { from: "proxy.httpPort", to: "httpPort" },
@@ -221,7 +236,8 @@ export function reverseProxyNetworkArgs(name: string, args: ReverseProxyNetworkA
         ipv6Subnet: c.network.ipv6Subnet,
         ipv4Subnet: c.network.ipv4Subnet,
         containerName: args.containerName,
-        image: c.proxy.image,
+        engine: c.proxy.engine,
+        image: proxyImage(c),
         allowPublicBind: c.allowPublicBind,
         bindAddress: c.proxy.bindAddress,
         httpPort: c.proxy.httpPort,

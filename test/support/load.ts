@@ -41,6 +41,8 @@ export interface LoadOutcome {
     ok: boolean;
     /** HTTP status, or the error code. */
     result: string;
+    /** The request went out on a reused keep-alive connection (only set for a failure). */
+    reused?: boolean;
 }
 
 export interface LoadReport {
@@ -72,7 +74,7 @@ export function startLoad(target: LoadTarget): { stop: () => Promise<LoadReport>
 
     const once = (startMs = Date.now() - t0, retriesLeft = target.retryOnReusedConnection ? MAX_REUSED_RETRIES : 0): Promise<LoadOutcome> =>
         new Promise<LoadOutcome>((resolve) => {
-            const done = (ok: boolean, result: string) => resolve({ startMs, endMs: Date.now() - t0, ok, result });
+            const done = (ok: boolean, result: string, reused?: boolean) => resolve({ startMs, endMs: Date.now() - t0, ok, result, ...(ok ? {} : { reused }) });
             let responded = false;
             const req = http.get(target.url, { agent, headers: { Host: target.host }, timeout: target.timeoutMs ?? 15_000 }, (res) => {
                 responded = true;
@@ -89,7 +91,7 @@ export function startLoad(target: LoadTarget): { stop: () => Promise<LoadReport>
                     once(startMs, retriesLeft - 1).then(resolve);
                     return;
                 }
-                done(false, e.code ?? e.message);
+                done(false, e.code ?? e.message, req.reusedSocket);
             });
         });
 
@@ -123,7 +125,8 @@ export function startLoad(target: LoadTarget): { stop: () => Promise<LoadReport>
 export function describeLoad(label: string, r: LoadReport): string {
     const kinds = new Map<string, number>();
     for (const f of r.failures) kinds.set(f.result, (kinds.get(f.result) ?? 0) + 1);
-    const failed = [...kinds].map(([k, n]) => `${n}×${k}`).join(", ") || "none";
+    const onReused = r.failures.filter((f) => f.reused).length;
+    const failed = ([...kinds].map(([k, n]) => `${n}×${k}`).join(", ") || "none") + (onReused > 0 ? ` (${onReused} on a reused connection)` : "");
     const retried = r.retriedOnReusedConnection > 0 ? `, sent again after the server closed their idle keep-alive connection: ${r.retriedOnReusedConnection}` : "";
     return `${label}: ${r.requests} requests in ${(r.durationMs / 1000).toFixed(1)} s, failed: ${failed}${retried}, longest gap without a success ${r.longestGapMs} ms (at ${(r.longestGapAtMs / 1000).toFixed(1)} s)`;
 }

@@ -12,18 +12,30 @@ import * as fs from "fs";
 import { containerArgs } from "../../components/container";
 import { PROXY_HEALTH_PORT } from "../../components/config";
 import {
-    PROXY_CONFIG_FILE,
+    PROXY_COMMANDS,
     PROXY_CONFIG_MOUNT,
     PROXY_SYSCTLS,
     proxyCaddyConfig,
     ProxyConfigArgs,
     proxyConfigParams,
     ProxyConfigResult,
+    ProxyEngine,
+    proxyHaproxyConfig,
 } from "../../components/reverseProxyNetwork";
-import { runHostScript, runHostScriptAsync, ScriptResult, sh, TEST_IMAGE } from "./host";
+import { HAPROXY_TEST_IMAGE, runHostScript, runHostScriptAsync, ScriptResult, sh, TEST_IMAGE } from "./host";
 
-/** The proxy's arguments in a test: its config, its name, network, port and data volume. */
-export type ProxyTestArgs = ProxyConfigArgs & { containerName: string; networkName: string; httpPort: number; dataVolumeName: string };
+/** The proxy's arguments in a test: its engine and config, its name, network, port and data volume. */
+export type ProxyTestArgs = ProxyConfigArgs & { engine?: ProxyEngine; containerName: string; networkName: string; httpPort: number; dataVolumeName: string };
+
+/** The test image that stands in for the engine's default image. */
+export function proxyTestImage(args: Pick<ProxyTestArgs, "engine">): string {
+    return args.engine === "haproxy" ? HAPROXY_TEST_IMAGE : TEST_IMAGE;
+}
+
+/** The config the component generates for these arguments (Caddy's JSON, or HAProxy's text). */
+export function proxyTestConfig(args: ProxyTestArgs): Record<string, unknown> | string {
+    return args.engine === "haproxy" ? proxyHaproxyConfig(args) : proxyCaddyConfig(args);
+}
 
 /** The host directory of a test proxy's config volume (under the project's /tmp prefix, so the reaper finds a leftover). */
 export function proxyConfigDir(containerName: string): string {
@@ -37,19 +49,19 @@ export function proxyConfigVolume(containerName: string): string {
 
 /**
  * Runs the config step for `args` as a deployment does (same parameters, same stdin), with the
- * test image as the proxy image; throws with the script's stderr when it fails.
+ * engine's test image as the proxy image; throws with the script's stderr when it fails.
  */
-export function applyProxyConfig(args: ProxyTestArgs, config: Record<string, unknown> = proxyCaddyConfig(args)): ProxyConfigResult {
+export function applyProxyConfig(args: ProxyTestArgs, config: Record<string, unknown> | string = proxyTestConfig(args)): ProxyConfigResult {
     return checked(runHostScript("proxy-config", configStepParams(args, config)));
 }
 
 /** {@link applyProxyConfig} without blocking the event loop (for tests that drive load meanwhile). */
-export async function applyProxyConfigAsync(args: ProxyTestArgs, config: Record<string, unknown> = proxyCaddyConfig(args)): Promise<ProxyConfigResult> {
+export async function applyProxyConfigAsync(args: ProxyTestArgs, config: Record<string, unknown> | string = proxyTestConfig(args)): Promise<ProxyConfigResult> {
     return checked(await runHostScriptAsync("proxy-config", configStepParams(args, config)));
 }
 
-function configStepParams(args: ProxyTestArgs, config: Record<string, unknown>): Record<string, string> {
-    return proxyConfigParams({ configDir: proxyConfigDir(args.containerName), containerName: args.containerName, image: TEST_IMAGE, adminApi: args.adminApi ?? "loopback", config });
+function configStepParams(args: ProxyTestArgs, config: Record<string, unknown> | string): Record<string, string> {
+    return proxyConfigParams({ configDir: proxyConfigDir(args.containerName), containerName: args.containerName, image: proxyTestImage(args), engine: args.engine, adminApi: args.adminApi ?? "loopback", config });
 }
 
 function checked(r: ScriptResult): ProxyConfigResult {
@@ -73,11 +85,11 @@ export function startProxyContainer(args: ProxyTestArgs): ProxyConfigResult {
     const written = applyProxyConfig(args);
     const spec = containerArgs({
         containerName: args.containerName,
-        image: TEST_IMAGE,
+        image: proxyTestImage(args),
         networkName: args.networkName,
         aliases: ["proxy"],
-        command: ["caddy", "run", "--config", PROXY_CONFIG_FILE],
-        envs: ["XDG_DATA_HOME=/data", "XDG_CONFIG_HOME=/data/config"],
+        command: PROXY_COMMANDS[args.engine ?? "caddy"],
+        envs: (args.engine ?? "caddy") === "caddy" ? ["XDG_DATA_HOME=/data", "XDG_CONFIG_HOME=/data/config"] : [],
         mounts: [
             { volumeName: args.dataVolumeName, target: "/data", readOnly: false },
             { volumeName: proxyConfigVolume(args.containerName), target: PROXY_CONFIG_MOUNT, readOnly: true },
@@ -100,7 +112,7 @@ export function startProxyContainer(args: ProxyTestArgs): ProxyConfigResult {
         "--restart", spec.restart,
         ...Object.entries(spec.sysctls ?? {}).flatMap(([k, v]) => ["--sysctl", `${k}=${v}`]),
         "--init",
-        TEST_IMAGE, ...spec.command,
+        proxyTestImage(args), ...spec.command,
     ]);
     sh("docker", ["start", spec.name]);
     return written;

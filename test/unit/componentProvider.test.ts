@@ -78,6 +78,7 @@ const EXPECTED: Record<string, { inputs: string[]; required: string[]; outputs: 
             "ipv4Subnet",
             "dockerAddressPools",
             "containerName",
+            "engine",
             "image",
             "allowPublicBind",
             "bindAddress",
@@ -126,6 +127,7 @@ test("the object types and string enums the inputs and outputs use", () => {
             "CacheServiceSettings",
             "GpuInfo",
             "ProxyConfigApplied",
+            "ProxyEngine",
             "ProxyRoute",
             "ServiceGuard",
             "ServiceSettings",
@@ -144,6 +146,7 @@ test("the object types and string enums the inputs and outputs use", () => {
     expect(enumValues("VolumeProfile")).toEqual(["db", "media", "models", "logs", "text", "cache"]);
     expect(enumValues("TlsMode")).toEqual(["acme", "internal", "off"]);
     expect(enumValues("AdminApi")).toEqual(["off", "loopback"]);
+    expect(enumValues("ProxyEngine")).toEqual(["caddy", "haproxy"]);
     expect(resource("StorageLayout").inputProperties.volumes.items.$ref).toBe("#/types/mmagent:index:Volume");
     expect(sorted(Object.keys(type("Volume").properties))).toEqual(sorted(["name", "profile", "readOnly", "quotaGiB", "service", "nfsServer", "nfsExport", "nfsOptions"]));
     expect(sorted(type("Volume").required)).toEqual(["name", "profile"]);

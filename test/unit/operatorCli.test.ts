@@ -7,7 +7,7 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { parseStackConfig, RawStackConfig, StackConfig } from "../../components/config";
+import { parseStackConfig, proxyImage, RawStackConfig, StackConfig } from "../../components/config";
 import { main, parseArgs } from "../../cli/mmagent";
 import { configAfter, planRollback, rollbackVolumes } from "../../cli/rollback";
 import { chooseStack, readStackFiles } from "../../cli/stackFiles";
@@ -39,7 +39,7 @@ function listing(c: StackConfig, volumes: Record<string, Partial<ListedVolume>> 
 }
 
 function engine(c: StackConfig, overrides: Record<string, Partial<EngineListing["containers"][number]["State"]> & { image?: string }> = {}, driver = "overlay2"): EngineListing {
-    const names = { inference: c.services.inference.image, agent: c.services.agent.image, cache: c.services.cache.image, proxy: c.proxy.image };
+    const names = { inference: c.services.inference.image, agent: c.services.agent.image, cache: c.services.cache.image, proxy: proxyImage(c) };
     return {
         driver,
         dockerVersion: "28.5.2",
