@@ -118,6 +118,30 @@ async function runWith(config: Record<string, unknown>): Promise<{ run: MockRun;
     return result!;
 }
 
+test("proxy engine haproxy: the HAProxy image in master-worker mode, no Caddy environment, its config step signals a reload; the config text previews line by line", async () => {
+    const h = await runWith({ proxy: { bindAddress: "127.0.0.1", httpPort: 8080, httpsPort: 8443, tls: "off", engine: "haproxy" } });
+    const proxy = h.run.one(CONTAINER, "dev-edge-proxy");
+    const step = h.run.one("command:local:Command", "dev-edge-routes");
+    expect(proxy.inputs.image).toBe("haproxy:2.6.31-alpine");
+    expect(proxy.inputs.command).toEqual(["haproxy", "-W", "-db", "-f", "/etc/caddy/mmagent/haproxy.cfg"]);
+    expect(proxy.inputs.envs).toEqual([]);
+    expect(proxy.inputs.ports).toEqual([{ internal: 8080, external: 8080, ip: "127.0.0.1", protocol: "tcp" }]);
+    expect(proxy.inputs.capabilities).toEqual({ drops: ["ALL"] });
+    expect(proxy.dependsOnUrns).toContain(step.urn);
+    const params = decodeScriptParams(step.inputs.stdin);
+    expect(params).toEqual({
+        MMAGENT_CONFIG_DIR: expect.stringMatching(/\/\.mmagent-data\/dev\/proxy-config$/),
+        MMAGENT_MOUNT: "/etc/caddy/mmagent",
+        MMAGENT_ENGINE: "haproxy",
+        MMAGENT_CONFIG: expect.stringContaining("use_backend be_dev-agent_8080 if { var(txn.mm_host) -m str agent.localhost }"),
+        MMAGENT_CONTAINER: "dev-proxy",
+        MMAGENT_IMAGE: "haproxy:2.6.31-alpine",
+        MMAGENT_RELOAD: "signal",
+    });
+    expect(step.inputs.triggers).toEqual([params.MMAGENT_CONFIG.split("\n")]);
+    expect(h.outputs.urls.value).toEqual(expect.objectContaining({ "agent.localhost": "http://agent.localhost:8080/" }));
+});
+
 test("storage backend dir: no detect step, no snapshot steps, the warning at preview time", async () => {
     const dir = await runWith({ storage: { backend: "dir", root: ".mmagent-data/dev" } });
     expect(dir.run.byType("command:local:Command").filter((c) => c.name.includes("pre-change") || c.name.endsWith("-detect"))).toEqual([]);

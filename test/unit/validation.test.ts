@@ -3,7 +3,7 @@
  * `mmagent:` key path and a reason that says how to fix it; all problems at once.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { ConfigContext, parseStackConfig, RawStackConfig, StackConfig } from "../../components/config";
+import { ConfigContext, DEFAULT_IMAGES, parseStackConfig, proxyImage, RawStackConfig, StackConfig } from "../../components/config";
 import { MAX_ENV_STRING_BYTES, renderScriptStdin } from "../../components/hostScript";
 import { prepareHostParams } from "../../components/nvidiaHost";
 import { planGuards, planSmokeTestGpus, planVolumes } from "../../components/stack";
@@ -115,6 +115,9 @@ const BAD: [string, (c: Record<string, any>) => void, string, RegExp][] = [
     ["ACME for a .localhost name", (c) => Object.assign(c.proxy, { tls: "acme", acmeEmail: "a@b.co" }), "mmagent:services.agent.host", /ACME cannot issue/],
     ["bad ACME e-mail", (c) => Object.assign(c.proxy, { tls: "acme", acmeEmail: "ops" }), "mmagent:proxy.acmeEmail", /e-mail/],
     ["unknown TLS mode", (c) => (c.proxy.tls = "self-signed"), "mmagent:proxy.tls", /"acme", "internal" or "off"/],
+    ["HAProxy with certificates", (c) => (c.proxy.engine = "haproxy"), "mmagent:proxy.engine", /serves plain HTTP only .*set proxy\.tls to "off"/],
+    ["HAProxy on its own hold port", (c) => Object.assign(c.proxy, { engine: "haproxy", tls: "off", httpPort: 2021 }), "mmagent:proxy.httpPort", /hold listener/],
+    ["unknown proxy engine", (c) => (c.proxy.engine = "nginx"), "mmagent:proxy.engine", /"caddy" or "haproxy"/],
     ["cpuSet with letters", (c) => (c.services.agent.cpuSet = "0-3,a"), "mmagent:services.agent.cpuSet", /"0-3,5"/],
     ["cpuSet descending range", (c) => (c.services.agent.cpuSet = "3-1"), "mmagent:services.agent.cpuSet", /ascending/],
     ["cpuSet overlapping", (c) => (c.services.agent.cpuSet = "0-3,2"), "mmagent:services.agent.cpuSet", /non-overlapping/],
@@ -285,6 +288,15 @@ describe("length limits keep every host-script parameter far below the kernel's 
         expect(Math.max(...steps.map((s) => (s.params.MMAGENT_VOLUMES ?? "").split(" ").length))).toBeGreaterThan(LIMITS.extraVolumes);
         expect(config.storage.root).toHaveLength(kind === "zfs" ? LIMITS.zfsDataset : LIMITS.storageRootPath);
     });
+});
+
+test("proxy.engine: Caddy by default with its image; haproxy with tls off gets the HAProxy image unless one is named", () => {
+    const caddy = parseStackConfig(base(), ctx);
+    expect([caddy.proxy.engine, proxyImage(caddy)]).toEqual(["caddy", DEFAULT_IMAGES.proxy]);
+    const haproxy = parseStackConfig(withChange((c) => Object.assign(c.proxy, { engine: "haproxy", tls: "off" })), ctx);
+    expect([haproxy.proxy.engine, proxyImage(haproxy)]).toEqual(["haproxy", DEFAULT_IMAGES.proxyHaproxy]);
+    const named = parseStackConfig(withChange((c) => Object.assign(c.proxy, { engine: "haproxy", tls: "off", image: "registry.example.com/haproxy:2.6.31" })), ctx);
+    expect(proxyImage(named)).toBe("registry.example.com/haproxy:2.6.31");
 });
 
 test("all problems are reported at once", () => {
