@@ -17,15 +17,15 @@
  *     frequent garbage collection), to see whether Caddy itself can get closer to 0.5x;
  *   - nginx as nginx-proxy-manager configures it (resolver 127.0.0.11 + a variable in proxy_pass);
  *   - nginx with a static upstream + keepalive (resolves once, at start);
- *   - HAProxy (Debian's 2.6) following Docker's DNS, with health checks and a local "hold" backup
- *     so that requests wait for a recreated backend instead of failing (see CONF.haproxy).
+ *   - HAProxy (Debian's 2.6) exactly as ReverseProxyNetwork declares it with engine "haproxy"
+ *     (components/haproxyConfig.ts: Docker's DNS, health checks and a local "hold" backup, so that
+ *     requests wait for a recreated backend instead of failing).
  * How each reloads: Caddy (default) through the product's own config step
  * (components/scripts/proxy-config.sh: validate, write, `caddy reload` over the container-local
  * admin API), with a route added or removed each time; Caddy (tuned) `caddy reload --force`;
  * nginx `nginx -s reload` (a new worker generation on the inherited listening socket); HAProxy
- * in master-worker mode (-W), SIGUSR2 to the master, which re-executes itself and hands the
- * listening sockets to the new worker over its socketpair (2.6 configuration manual,
- * "expose-fd listeners": "In master-worker mode, this is not required anymore").
+ * through the product's config step too (SIGUSR2 to its master, which hands the listening
+ * sockets to a new worker), with a route added or removed each time.
  * Run with `bash bench/proxy.sh` (builds the HAProxy image, then this).
  */
 import { spawnSync } from "child_process";
@@ -34,7 +34,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { proxyCaddyConfig, PROXY_SYSCTLS } from "../components/reverseProxyNetwork";
-import { HAPROXY_TEST_IMAGE, requirePrerequisites, sh, TEST_IMAGE } from "../test/support/host";
+import { requirePrerequisites, sh, TEST_IMAGE } from "../test/support/host";
 import { LoadReport, startLoad } from "../test/support/load";
 import { PROXY_ADMIN_PORT } from "../components/config";
 import * as proxyContainer from "../test/support/proxyContainer";
@@ -44,7 +44,6 @@ const DURATION = Number(process.env.DURATION ?? 5);
 const ROUNDS = Number(process.env.ROUNDS ?? 1);
 const CHURN = Number(process.env.CHURN ?? 10);
 const RELOADS = Number(process.env.RELOADS ?? 12);
-const HAPROXY_IMAGE = process.env.HAPROXY_IMAGE ?? HAPROXY_TEST_IMAGE;
 const NET = "mmbench_net";
 // Subnets no test uses (test/real/* take 94-99): the bench can run while tests do.
 const V6 = "fd6d:6d61:6765:90::";
@@ -66,7 +65,7 @@ const CANDIDATES: Candidate[] = [
     { label: "Caddy, tuned (64 idle upstream conns, GOGC=400)", port: 19005, container: "mmbench-caddy-tuned" },
     { label: "nginx, NPM-style resolver + variable", port: 19002, container: "mmbench-npm" },
     { label: "nginx, static upstream + keepalive", port: 19003, container: "mmbench-static" },
-    { label: "HAProxy 2.6, DNS + checks + hold backup", port: 19004, container: "mmbench-haproxy" },
+    { label: "HAProxy 2.6, generated config (engine haproxy)", port: 19004, container: "mmbench-haproxy" },
 ];
 /** The issue's target: throughput of at least this fraction of direct, with 0 failed requests under churn. */
 const TARGET_RATIO = 0.5;
@@ -81,92 +80,6 @@ const CONF = {
     // nginx's fast path: a named upstream with keep-alive connections; the name is resolved once,
     // at start, so it keeps the first address (nginx-proxy-manager#1021).
     static: nginxConf(`upstream be { server ${BACKEND}:8000; keepalive 16; } server { listen 8000; location / { proxy_pass http://be; proxy_http_version 1.1; proxy_set_header Connection ""; } }`),
-    // HAProxy (Debian's 2.6.12). Section numbers and keywords refer to the 2.6 configuration manual
-    // (/usr/share/doc/haproxy/configuration.txt.gz in the bench image). What made the difference
-    // against churn, measured with this bench's backend recreation:
-    //   - "hold obsolete" short: with 15 s the server kept the removed address for 15 s after DNS
-    //     already answered the new one (HAProxy keeps answers it no longer sees that long);
-    //   - "option redispatch 1": a retry otherwise reuses the address chosen for the first attempt;
-    //   - health checks + "observe layer4" + the "hold" backup: on this kernel a connect() over the
-    //     bridge to a closed port fails at once (ECONNREFUSED from the call itself: the old
-    //     container's port is closed while its address still exists; the new address is in DNS
-    //     before its process listens). HAProxy retries such a synchronous error immediately,
-    //     without the turn-around delay of 4.2 "retries" (src/backend.c, back_try_conn_req: "we
-    //     don't want to run a turn-around now ... retry now"), so "retries 150", even 3000, were
-    //     spent in 40-700 ms and the request got a 503. A retry count cannot cover a time; a
-    //     backup that holds each attempt can.
-    haproxy: [
-        "global",
-        "  maxconn 4096",
-        // One thread: on a 2-core machine, wrk, the backend and the proxy share the cores.
-        "  nbthread 1",
-        "defaults",
-        "  mode http",
-        "  timeout client 30s",
-        "  timeout server 30s",
-        // 4.2 "timeout connect": a connect on the local bridge completes well under 1 ms; one that
-        // has not in 100 ms went to a removed container's address. It is also the turn-around
-        // delay before an asynchronous connect error is retried (min(timeout connect, 1s)).
-        "  timeout connect 100ms",
-        // 4.2 "retries" + "retry-on": a failed connection, or one closed without any response (the
-        // hold backup below; a backend stopping mid-request), is retried, at most 150 times
-        // (~15 s of hold cycles, as Caddy's try_duration). Not "response-timeout": a request the
-        // backend is slow to answer is not replayed.
-        "  retries 150",
-        "  retry-on conn-failure empty-response",
-        // 4.2 "option redispatch <interval>": 1 = every retry picks the server again, so it takes
-        // the server's current address and state (UP again, or the backup) instead of the first.
-        "  option redispatch 1",
-        // 5.3.2: Docker's embedded DNS, which answers the backend's container name.
-        "resolvers docker",
-        "  nameserver dns 127.0.0.11:53",
-        // "timeout resolve" (default 1s): re-resolve every 100 ms; "timeout retry" (default 1s):
-        // as fast while there is no valid answer, so the new address is used ~100 ms after the
-        // recreated container joins the network.
-        "  timeout resolve 100ms",
-        "  timeout retry 100ms",
-        // "hold <status> <period>": an NX/refused/timeout/other answer only marks the server DOWN
-        // when no valid answer came in the last <period>. While the backend's name is gone
-        // (container removed, not yet recreated) the server keeps its last address.
-        "  hold nx 15s",
-        "  hold refused 15s",
-        "  hold timeout 15s",
-        "  hold other 15s",
-        // "hold obsolete": how long an address that the answers no longer contain is kept in
-        // HAProxy's answer cache (the manual names SRV records, but 2.6 keeps A records too: with
-        // 15 s the server stayed on the removed address 15 s). 0: the new address replaces it at once.
-        "  hold obsolete 0s",
-        "frontend fe",
-        "  bind :8000",
-        "  default_backend be",
-        "backend be",
-        // 4.2 "timeout check": with it, a check's connect timeout is min(timeout connect, inter) =
-        // 100 ms. Without it a check may take "inter" (1 s): one sent to the removed address kept
-        // the server DOWN ~1 s longer than needed (longest gap 1.2 s instead of 0.7 s, measured).
-        "  timeout check 100ms",
-        // 5.2 server keywords, in order: "resolvers docker" follows the name at run time;
-        // "init-addr last,libc,none" starts even if the name does not resolve yet;
-        // "resolve-prefer ipv4" (both families answer; one, so the address does not flip);
-        // "check inter 1s fastinter 100ms downinter 100ms rise 1 fall 2": a TCP connect check every
-        // 1 s while UP and every 100 ms while DOWN, UP again after one success, so the server is
-        // readmitted ~100 ms after the recreated backend listens; "observe layer4 error-limit 1
-        // on-error mark-down": one failed connection from live traffic marks it DOWN at once,
-        // so retries go to the backup instead of spinning on a refusing address.
-        `  server s1 ${BACKEND}:8000 resolvers docker init-addr last,libc,none resolve-prefer ipv4 check inter 1s fastinter 100ms downinter 100ms rise 1 fall 2 observe layer4 error-limit 1 on-error mark-down`,
-        // 5.2 "backup": used only while s1 is DOWN. It is the "hold" listener below, in this same
-        // process: each attempt is held 100 ms and closed without a response, which "retry-on
-        // empty-response" retries and "option redispatch 1" sends back to s1 once a check has
-        // brought it UP. A request waits while the backend is recreated instead of getting a 503.
-        "  server hold 127.0.0.1:8001 backup",
-        "listen hold",
-        "  mode tcp",
-        "  bind 127.0.0.1:8001",
-        // 4.2 "tcp-request inspect-delay" + "tcp-request content reject if WAIT_END": wait the
-        // whole delay, then close.
-        "  tcp-request inspect-delay 100ms",
-        "  tcp-request content reject if WAIT_END",
-        "",
-    ].join("\n"),
 };
 
 function file(name: string, content: string): string {
@@ -231,14 +144,17 @@ function runTunedCaddy(name: string, port: number) {
 
 /** The default candidate's arguments, as the product's config step receives them. */
 const DEFAULT_CADDY: proxyContainer.ProxyTestArgs = { containerName: "mmbench-caddy", networkName: NET, httpPort: 19001, tls: "off", routes: ROUTES, dataVolumeName: "mmbench-caddy-data" };
+/** The HAProxy candidate's arguments: the same, with engine "haproxy". */
+const ENGINE_HAPROXY: proxyContainer.ProxyTestArgs = { ...DEFAULT_CADDY, engine: "haproxy", containerName: "mmbench-haproxy", httpPort: 19004, dataVolumeName: "mmbench-haproxy-data" };
 
 /** One configuration reload of a candidate, the way it takes a route change (see the module comment). */
 async function reload(c: Candidate, n: number): Promise<void> {
     switch (c.container) {
-        case "mmbench-caddy": {
+        case "mmbench-caddy":
+        case "mmbench-haproxy": {
             // A route added on odd reloads and removed on even ones: a real route change each time.
             const routes = n % 2 ? [...ROUTES, { host: "other.localhost", upstream: BACKEND, port: 8000 }] : ROUTES;
-            await proxyContainer.applyProxyConfigAsync({ ...DEFAULT_CADDY, routes });
+            await proxyContainer.applyProxyConfigAsync({ ...(c.container === "mmbench-caddy" ? DEFAULT_CADDY : ENGINE_HAPROXY), routes });
             return;
         }
         case "mmbench-caddy-tuned":
@@ -248,20 +164,14 @@ async function reload(c: Candidate, n: number): Promise<void> {
         case "mmbench-static":
             sh("docker", ["exec", c.container, "nginx", "-c", "/etc/nginx/bench.conf", "-s", "reload"]);
             return;
-        case "mmbench-haproxy":
-            sh("docker", ["kill", "-s", "USR2", c.container]);
-            return;
     }
 }
 
 function cleanup() {
     spawnSync("docker", ["rm", "-f", BACKEND, ...CANDIDATES.map((c) => c.container!)]);
-    // test/support/proxyContainer.ts, once it delivers the config on a volume, also has the
-    // config volume and directory to remove; removeProxyContainer does that where it exists.
-    const remove = (proxyContainer as unknown as { removeProxyContainer?: (name: string) => void }).removeProxyContainer;
-    remove?.("mmbench-caddy");
+    for (const p of [DEFAULT_CADDY, ENGINE_HAPROXY]) proxyContainer.removeProxyContainer(p.containerName);
     spawnSync("docker", ["network", "rm", NET]);
-    spawnSync("docker", ["volume", "rm", "mmbench-caddy-data"]);
+    spawnSync("docker", ["volume", "rm", DEFAULT_CADDY.dataVolumeName, ENGINE_HAPROXY.dataVolumeName]);
 }
 
 async function answering(port: number): Promise<void> {
@@ -289,12 +199,7 @@ beforeAll(async () => {
     runTunedCaddy("mmbench-caddy-tuned", 19005);
     runNginx("mmbench-npm", 19002, CONF.npm);
     runNginx("mmbench-static", 19003, CONF.static);
-    sh("docker", [
-        "run", "-d", "--name", "mmbench-haproxy", "--network", NET, "-p", "127.0.0.1:19004:8000",
-        // The same neighbour-cache tuning as the default proxy, so the comparison is of the proxies.
-        ...Object.entries(PROXY_SYSCTLS).flatMap(([k, v]) => ["--sysctl", `${k}=${v}`]),
-        "-v", `${file("haproxy.cfg", CONF.haproxy)}:/etc/haproxy/bench.cfg:ro`, HAPROXY_IMAGE, "haproxy", "-W", "-f", "/etc/haproxy/bench.cfg",
-    ]);
+    proxyContainer.startProxyContainer(ENGINE_HAPROXY);
     for (const c of [DIRECT, ...CANDIDATES]) await answering(c.port);
 });
 

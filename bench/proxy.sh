@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 TEST_IMAGE=${MMAGENT_TEST_IMAGE:-local/mmagent-testbase:2}
 HAPROXY_IMAGE=${MMAGENT_HAPROXY_TEST_IMAGE:-local/mmagent-haproxy:2}
-export HAPROXY_IMAGE
+export MMAGENT_HAPROXY_TEST_IMAGE=$HAPROXY_IMAGE
 docker image inspect "$HAPROXY_IMAGE" >/dev/null 2>&1 \
   || { echo "$HAPROXY_IMAGE is missing: run scripts/test-host.sh up (it builds it)" >&2; exit 1; }
 echo "engine: $(docker version -f '{{.Server.Version}}')  cores: $(nproc)  caddy: $(docker run --rm "$TEST_IMAGE" caddy version)  haproxy: $(docker run --rm "$HAPROXY_IMAGE" haproxy -v | sed -n 1p)"

@@ -114,7 +114,13 @@ export function buildHaproxyConfig(args: HaproxyConfigArgs): string {
             `  server s1 ${b.upstream}:${b.port} resolvers docker init-addr last,libc,none resolve-prefer ipv4 check inter 1s fastinter 100ms downinter 100ms rise 1 fall 2 observe layer4 error-limit 1 on-error mark-down`,
             // 5.2 "backup": used only while s1 is down; it holds each attempt 100 ms and closes it,
             // which "retry-on empty-response" retries, so a request waits while its backend is
-            // recreated instead of failing (measured in bench/proxy.bench.ts: 0 failed).
+            // recreated instead of failing. Why not "retries" alone: a connect over the bridge to
+            // a closed port fails at once (the old container's port is closed while its address
+            // still exists; the new address is in DNS before its process listens), and HAProxy
+            // retries such a synchronous error without the turn-around delay (src/backend.c,
+            // back_try_conn_req: "retry now"), so even 3000 retries were spent in 40-700 ms and
+            // the request got a 503 (measured with bench/proxy.bench.ts). "hold obsolete 0s" above:
+            // with 15 s the server kept the removed address 15 s after DNS had the new one.
             `  server hold 127.0.0.1:${args.holdPort} backup`,
         );
     }
