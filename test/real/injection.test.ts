@@ -126,6 +126,12 @@ const SCRIPT_CASES: ScriptCase[] = [
         base: () => proxyConfigParams({ configDir: proxyConfigDir, containerName: "inj-proxy", image: "caddy:2", adminApi: "loopback", config: { apps: {} } }),
         params: ["MMAGENT_CONFIG_DIR", "MMAGENT_MOUNT", "MMAGENT_CONFIG", "MMAGENT_CONTAINER", "MMAGENT_IMAGE", "MMAGENT_RELOAD", "MMAGENT_ADMIN"],
     },
+    {
+        script: "proxy-config",
+        action: "proxy config (haproxy)",
+        base: () => proxyConfigParams({ configDir: proxyConfigDir, containerName: "inj-proxy", image: "haproxy:2", adminApi: "loopback", engine: "haproxy", config: "global\n" }),
+        params: ["MMAGENT_ENGINE", "MMAGENT_CONFIG", "MMAGENT_RELOAD"],
+    },
 ];
 
 describe("2. every parameter of every host script, validation bypassed", () => {
