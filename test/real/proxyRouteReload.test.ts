@@ -140,7 +140,7 @@ test(`${CHANGES} route changes under load load in place: same container, listene
         // readRequest). A connection the old server accepted just before its listener closed is
         // therefore closed right after its request is read, with no response and nothing in
         // Caddy's log (traced with strace and tcpdump: accept4 on the old listener, the read, the
-        // close 0.1 ms later). Measured 0-5 per 12 reloads for the per-request client and 0-1 for
+        // close 0.1 ms later). Measured 0-6 per 12 reloads for the per-request client and 0-1 for
         // the keep-alive one; Caddy 2.6.2 (Go 1.19) dropped none on a new connection in 5 runs. Replacing the container,
         // what a route change did before, refuses every connection until the new one listens.
         // Bounded at two per change: a sign of something else if it is ever exceeded.
