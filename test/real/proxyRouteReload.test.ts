@@ -8,11 +8,10 @@
  */
 import { spawnSync } from "child_process";
 import * as fs from "fs";
-import * as http from "http";
 import { proxyCaddyConfig } from "../../components/reverseProxyNetwork";
 import { requirePrerequisites, sh, TEST_IMAGE } from "../support/host";
 import { untilTrue } from "../support/e2eHelpers";
-import { describeLoad, startLoad } from "../support/load";
+import { containerIdentity, requestThroughProxy, routeChangesUnderLoad } from "../support/routeChanges";
 import { applyProxyConfig, applyProxyConfigAsync, proxyConfigDir, ProxyTestArgs, removeProxyContainer, startProxyContainer } from "../support/proxyContainer";
 
 const NET = "mmtest_reload";
@@ -48,22 +47,8 @@ function get(host: string, urlPath = "/"): { status: string; body: string } {
 }
 
 /** {@link get} without blocking the event loop (the load runs in this process). */
-function getAsync(host: string, urlPath = "/"): Promise<{ status: string; body: string }> {
-    // node:http, not fetch: fetch does not send a Host header of our choosing.
-    return new Promise((resolve, reject) => {
-        http.get(`http://127.0.0.1:${PORT}${urlPath}`, { headers: { Host: host }, timeout: 5000 }, (res) => {
-            let body = "";
-            res.on("data", (d) => (body += d));
-            res.on("end", () => resolve({ status: String(res.statusCode), body: body.trim() }));
-        }).on("error", reject);
-    });
-}
-
-/** The proxy container's identity: a replaced container has a new id, a restarted one a new start time. */
-function proxyIdentity(): { id: string; startedAt: string } {
-    const [id, startedAt] = sh("docker", ["inspect", "-f", "{{.Id}} {{.State.StartedAt}}", PROXY]).trim().split(" ");
-    return { id, startedAt };
-}
+const getAsync = (host: string, urlPath = "/") => requestThroughProxy(PORT, host, urlPath);
+const proxyIdentity = () => containerIdentity(PROXY);
 
 const configFile = () => `${proxyConfigDir(PROXY)}/caddy.json`;
 
@@ -96,38 +81,28 @@ test("before the proxy exists, the step validates and writes the config, and the
 
 test(`${CHANGES} route changes under load load in place: same container, listener never down, each new route answers when the step returns`, async () => {
     const before = proxyIdentity();
-    const url = `http://127.0.0.1:${PORT}/`;
-    // Two clients at once. A browser-like one on keep-alive connections: a reload closes the
+    // Two clients at once (test/support/routeChanges.ts). The keep-alive one: a reload closes the
     // proxy's idle connections (Go's Server.Shutdown on the old config's server), and a request
-    // that went out on one as it closed is sent again, as Go's net/http Transport does (while the
-    // failure is on a reused connection: the pool's next idle one may be closing too).
-    // And one that opens a new connection per request and never retries: the listening socket
-    // survives every reload, so not one connection may be refused or reset.
-    const keepAlive = startLoad({ url, host: "agent.localhost", retryOnReusedConnection: true });
-    const fresh = startLoad({ url, host: "agent.localhost", keepAlive: false, workers: 2 });
-    const variants: { routes: ProxyTestArgs["routes"]; expect: Record<string, string> }[] = [
-        // A new host.
-        { routes: [...base.routes!, { host: "files.localhost", upstream: "mmtest-reload-b", port: 4000 }], expect: { "files.localhost": "b" } },
-        // A path route on the loaded host, to the other backend.
-        { routes: [...base.routes!, { host: "agent.localhost", upstream: "mmtest-reload-b", port: 4000, path: "/b/*" }], expect: { "agent.localhost/b/x": "b", "files.localhost": "" } },
-        // Back to one route: the extra host is gone.
-        { routes: base.routes!, expect: { "files.localhost": "", "agent.localhost/b/x": "a" } },
-    ];
-    for (let n = 0; n < CHANGES; n++) {
-        const v = variants[n % variants.length];
-        const result = await applyProxyConfigAsync(withRoutes(v.routes));
-        expect(result.applied).toBe("reloaded");
-        for (const [target, body] of Object.entries(v.expect)) {
-            const [host, ...rest] = target.split("/");
-            const r = await getAsync(host, `/${rest.join("/")}`);
-            // A host with no route: Caddy answers 200 with an empty body (no handler matched).
-            expect({ target, body: r.body }).toEqual({ target, body });
-        }
-        await new Promise((r) => setTimeout(r, 500));
-    }
-    const reports = { keepAlive: await keepAlive.stop(), fresh: await fresh.stop() };
-    console.log(describeLoad(`${CHANGES} route changes, keep-alive client`, reports.keepAlive));
-    console.log(describeLoad(`${CHANGES} route changes, a new connection per request`, reports.fresh));
+    // that went out on one as it closed is sent again, as Go's net/http Transport does. The one
+    // that opens a new connection per request never retries: the listening socket survives
+    // every reload, so no connection may be refused.
+    const reports = await routeChangesUnderLoad({
+        label: "",
+        port: PORT,
+        host: "agent.localhost",
+        changes: CHANGES,
+        variants: [
+            // A new host.
+            { routes: [...base.routes!, { host: "files.localhost", upstream: "mmtest-reload-b", port: 4000 }], expect: { "files.localhost": "b" } },
+            // A path route on the loaded host, to the other backend. A host with no route: Caddy
+            // answers 200 with an empty body (no handler matched).
+            { routes: [...base.routes!, { host: "agent.localhost", upstream: "mmtest-reload-b", port: 4000, path: "/b/*" }], expect: { "agent.localhost/b/x": "b", "files.localhost": "" } },
+            // Back to one route: the extra host is gone.
+            { routes: base.routes!, expect: { "files.localhost": "", "agent.localhost/b/x": "a" } },
+        ],
+        apply: (routes) => applyProxyConfigAsync(withRoutes(routes)),
+        get: getAsync,
+    });
     expect(proxyIdentity()).toEqual(before);
     for (const report of Object.values(reports)) {
         expect(report.longestGapMs).toBeLessThanOrEqual(1000);

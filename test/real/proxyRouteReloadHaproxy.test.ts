@@ -8,11 +8,10 @@
  */
 import { spawnSync } from "child_process";
 import * as fs from "fs";
-import * as http from "http";
 import { proxyHaproxyConfig } from "../../components/reverseProxyNetwork";
 import { untilTrue } from "../support/e2eHelpers";
 import { requirePrerequisites, sh, TEST_IMAGE } from "../support/host";
-import { describeLoad, startLoad } from "../support/load";
+import { containerIdentity, requestThroughProxy, routeChangesUnderLoad } from "../support/routeChanges";
 import { applyProxyConfig, applyProxyConfigAsync, proxyConfigDir, ProxyTestArgs, removeProxyContainer, startProxyContainer } from "../support/proxyContainer";
 
 const NET = "mmtest_reload_h";
@@ -42,26 +41,12 @@ function cleanup() {
 }
 
 /**
- * One request through the proxy on a new connection, without blocking the event loop (the load
- * runs in this process). A new connection: after a reload, a kept-alive one still belongs to the
- * old worker, which answers its next request with the old routes and "Connection: close"
- * (option idle-close-on-response).
+ * One request through the proxy on a new connection: after a reload, a kept-alive one still
+ * belongs to the old worker, which answers its next request with the old routes and
+ * "Connection: close" (option idle-close-on-response).
  */
-function get(host: string, urlPath = "/"): Promise<{ status: string; body: string }> {
-    return new Promise((resolve, reject) => {
-        http.get(`http://127.0.0.1:${PORT}${urlPath}`, { agent: false, headers: { Host: host }, timeout: 5000 }, (res) => {
-            let body = "";
-            res.on("data", (d) => (body += d));
-            res.on("end", () => resolve({ status: String(res.statusCode), body: body.trim() }));
-        }).on("error", reject);
-    });
-}
-
-/** The proxy container's identity: a replaced container has a new id, a restarted one a new start time. */
-function proxyIdentity(): { id: string; startedAt: string } {
-    const [id, startedAt] = sh("docker", ["inspect", "-f", "{{.Id}} {{.State.StartedAt}}", PROXY]).trim().split(" ");
-    return { id, startedAt };
-}
+const get = (host: string, urlPath = "/") => requestThroughProxy(PORT, host, urlPath, true);
+const proxyIdentity = () => containerIdentity(PROXY);
 
 let firstWrite: ReturnType<typeof startProxyContainer>;
 
@@ -87,28 +72,19 @@ test("before the proxy exists, the step validates and writes haproxy.cfg, and th
 
 test(`${CHANGES} route changes under load load in place: same container, each new route answers a new connection when the step returns, 0 failed requests for either client`, async () => {
     const before = proxyIdentity();
-    const url = `http://127.0.0.1:${PORT}/`;
-    const keepAlive = startLoad({ url, host: "agent.localhost", retryOnReusedConnection: true });
-    const fresh = startLoad({ url, host: "agent.localhost", keepAlive: false, workers: 2 });
-    const variants: { routes: ProxyTestArgs["routes"]; expect: Record<string, string> }[] = [
-        { routes: [...base.routes!, { host: "files.localhost", upstream: "mmtest-reload-h-b", port: 4000 }], expect: { "files.localhost": "b" } },
-        { routes: [...base.routes!, { host: "agent.localhost", upstream: "mmtest-reload-h-b", port: 4000, path: "/b/*" }], expect: { "agent.localhost/b/x": "b", "files.localhost": "no route" } },
-        { routes: base.routes!, expect: { "files.localhost": "no route", "agent.localhost/b/x": "a" } },
-    ];
-    for (let n = 0; n < CHANGES; n++) {
-        const v = variants[n % variants.length];
-        const result = await applyProxyConfigAsync(withRoutes(v.routes));
-        expect(result.applied).toBe("reloaded");
-        for (const [target, body] of Object.entries(v.expect)) {
-            const [host, ...rest] = target.split("/");
-            const r = await get(host, `/${rest.join("/")}`);
-            expect({ target, body: r.body }).toEqual({ target, body });
-        }
-        await new Promise((r) => setTimeout(r, 500));
-    }
-    const reports = { keepAlive: await keepAlive.stop(), fresh: await fresh.stop() };
-    console.log(describeLoad(`haproxy: ${CHANGES} route changes, keep-alive client`, reports.keepAlive));
-    console.log(describeLoad(`haproxy: ${CHANGES} route changes, a new connection per request`, reports.fresh));
+    const reports = await routeChangesUnderLoad({
+        label: "haproxy: ",
+        port: PORT,
+        host: "agent.localhost",
+        changes: CHANGES,
+        variants: [
+            { routes: [...base.routes!, { host: "files.localhost", upstream: "mmtest-reload-h-b", port: 4000 }], expect: { "files.localhost": "b" } },
+            { routes: [...base.routes!, { host: "agent.localhost", upstream: "mmtest-reload-h-b", port: 4000, path: "/b/*" }], expect: { "agent.localhost/b/x": "b", "files.localhost": "no route" } },
+            { routes: base.routes!, expect: { "files.localhost": "no route", "agent.localhost/b/x": "a" } },
+        ],
+        apply: (routes) => applyProxyConfigAsync(withRoutes(routes)),
+        get,
+    });
     expect(proxyIdentity()).toEqual(before);
     for (const report of Object.values(reports)) {
         expect(report.requests).toBeGreaterThan(100);
