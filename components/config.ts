@@ -293,9 +293,14 @@ export type HostConfig = StackConfig["host"];
 export type StorageConfig = StackConfig["storage"];
 export type NetworkConfig = StackConfig["network"];
 export type ProxyConfig = StackConfig["proxy"];
+/** The default image of a proxy engine. */
+export function defaultProxyImage(engine: "caddy" | "haproxy"): string {
+    return engine === "haproxy" ? DEFAULT_IMAGES.proxyHaproxy : DEFAULT_IMAGES.proxy;
+}
+
 /** The proxy's image: `proxy.image`, else the default of its engine. */
 export function proxyImage(c: Pick<StackConfig, "proxy">): string {
-    return c.proxy.image ?? (c.proxy.engine === "haproxy" ? DEFAULT_IMAGES.proxyHaproxy : DEFAULT_IMAGES.proxy);
+    return c.proxy.image ?? defaultProxyImage(c.proxy.engine);
 }
 
 /** The validated `services` section: one entry per role. */

@@ -12,7 +12,7 @@ import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { buildCaddyConfig, ProxyRoute } from "./caddyConfig";
-import { DEFAULT_IMAGES, DEFAULT_IPV6_SUBNET, PROXY_ADMIN_PORT, PROXY_HEALTH_PORT, PROXY_HOLD_PORT } from "./config";
+import { defaultProxyImage, DEFAULT_IPV6_SUBNET, PROXY_ADMIN_PORT, PROXY_HEALTH_PORT, PROXY_HOLD_PORT } from "./config";
 import { buildHaproxyConfig } from "./haproxyConfig";
 import { hardenedContainer } from "./container";
 import { hostScriptCommand, parseScriptOutput } from "./hostScript";
@@ -217,7 +217,7 @@ export function buildReverseProxyNetwork(name: string, args: ReverseProxyNetwork
     const ports = [{ internal: httpPort, external: httpPort, ip: bindAddress }];
     if (tlsOn) ports.push({ internal: httpsPort, external: httpsPort, ip: bindAddress });
     const containerName = args.containerName ?? `${name}-proxy`;
-    const image = args.image ?? (engine === "haproxy" ? DEFAULT_IMAGES.proxyHaproxy : DEFAULT_IMAGES.proxy);
+    const image = args.image ?? defaultProxyImage(engine);
     const configStep = hostScriptCommand(
         `${name}-routes`,
         args.host,
