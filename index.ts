@@ -17,3 +17,5 @@ export const volumePaths = stack.volumePaths;
 export const snapshots = stack.snapshots;
 /** Where the volumes live (storage backend and root); the next `up` refuses a move. */
 export const storage = stack.storage;
+/** The CA certificate the routed hosts' certificates chain to (engine haproxy, tls internal): `pulumi stack output proxyCaCertificate > mmagent-ca.pem`, then trust it. */
+export const proxyCaCertificate = stack.proxyCaCertificate;

@@ -153,12 +153,12 @@ const routeSchema = z.strictObject({
 
 const proxySchema = z.strictObject({
     /**
-     * The proxy: "caddy" (certificates from ACME or its internal CA; a route change reloads Caddy,
-     * which drops the odd request arriving at that instant), or "haproxy" (plain HTTP only, so
-     * `tls` must be "off"; a route change is a master-worker reload that drops none, and it
-     * proxies about twice as fast: README "Proxy candidates"). @default "caddy"
+     * The proxy: "haproxy" (tls "internal" or "off"; a route change is a master-worker reload that
+     * drops no request, and it proxies about twice as fast: README "Proxy engines"), or "caddy"
+     * (any tls, ACME included; a route change reloads Caddy, which drops the odd request arriving
+     * at that instant). @default "caddy" when `tls` is "acme", else "haproxy"
      */
-    engine: z.enum(["caddy", "haproxy"], { error: "set engine to \"caddy\" or \"haproxy\"" }).default("caddy"),
+    engine: z.enum(["caddy", "haproxy"], { error: "set engine to \"caddy\" or \"haproxy\"" }).optional(),
     /** The proxy's image. @default DEFAULT_IMAGES.proxy for engine "caddy", DEFAULT_IMAGES.proxyHaproxy for "haproxy" */
     image: v.imageReference.optional(),
     /** Host address the HTTP and HTTPS ports are published on. @default "127.0.0.1" */
@@ -167,7 +167,10 @@ const proxySchema = z.strictObject({
     httpPort: v.port.default(80),
     /** HTTPS port, published and listened on with the same number. @default 443 */
     httpsPort: v.port.default(443),
-    /** Certificates: "acme" (needs `acmeEmail` and public names), "internal" (Caddy's own CA) or "off". @default "internal" */
+    /**
+     * Certificates: "acme" (needs `acmeEmail` and public names; engine "caddy"), "internal" (a CA of
+     * the stack's own: the proxy's, or with engine "caddy" Caddy's) or "off". @default "internal"
+     */
     tls: z.enum(["acme", "internal", "off"], { error: "set tls to \"acme\", \"internal\" or \"off\"" }).default("internal"),
     /** E-mail of the ACME account; required when `tls` is "acme". @default none (no ACME account) */
     acmeEmail: z.email("use an e-mail address for the ACME account").optional(),
@@ -178,8 +181,14 @@ const proxySchema = z.strictObject({
      */
     adminApi: z.enum(["off", "loopback"], { error: "set adminApi to \"off\" or \"loopback\": the admin API is never published" }).default("loopback"),
     /** Extra routes, besides each service's `host`. @default [] */
-    routes: z.array(routeSchema).default([]),
-});
+    routes: z.array(routeSchema).max(v.LIMITS.routes, `give at most ${v.LIMITS.routes} routes`).default([]),
+}).transform((p): Omit<typeof p, "engine"> & ResolvedProxyEngine => ({ ...p, engine: p.engine ?? defaultProxyEngine(p.tls) }));
+
+/** The proxy config as parsed: `engine` resolved. */
+export interface ResolvedProxyEngine {
+    /** `proxy.engine`, else {@link defaultProxyEngine} of `proxy.tls`. */
+    engine: "caddy" | "haproxy";
+}
 
 /**
  * An NFS export mounted by Docker's `local` volume driver (storageLayout.ts `nfsVolumeArgs`):
@@ -293,6 +302,22 @@ export type HostConfig = StackConfig["host"];
 export type StorageConfig = StackConfig["storage"];
 export type NetworkConfig = StackConfig["network"];
 export type ProxyConfig = StackConfig["proxy"];
+/**
+ * The engine a stack gets when `proxy.engine` is not set: HAProxy, whose route changes drop no
+ * request, unless the certificates come from ACME, which only Caddy obtains here.
+ */
+export function defaultProxyEngine(tls: "acme" | "internal" | "off"): "caddy" | "haproxy" {
+    return tls === "acme" ? "caddy" : "haproxy";
+}
+
+/** The engine an image is named for (its repository's last path segment says "caddy" or "haproxy"), if it says. */
+function proxyImageEngine(image: string | undefined): "caddy" | "haproxy" | undefined {
+    const name = (image ?? "").replace(/@.*$/, "").replace(/:[^/]*$/, "").split("/").pop() ?? "";
+    if (/haproxy/i.test(name)) return "haproxy";
+    if (/caddy/i.test(name)) return "caddy";
+    return undefined;
+}
+
 /** The default image of a proxy engine. */
 export function defaultProxyImage(engine: "caddy" | "haproxy"): string {
     return engine === "haproxy" ? DEFAULT_IMAGES.proxyHaproxy : DEFAULT_IMAGES.proxy;
@@ -539,8 +564,16 @@ function crossFieldProblems(c: StackConfig, ctx: ConfigContext): ConfigProblem[]
     if (isUnspecified(p.bindAddress) && !c.allowPublicBind) {
         add("proxy.bindAddress", `${p.bindAddress} publishes the proxy on every interface: set a specific address, or set allowPublicBind: true to mean it`);
     }
-    if (p.engine === "haproxy" && p.tls !== "off") {
-        add("proxy.engine", `engine "haproxy" serves plain HTTP only (it issues no certificates): set proxy.tls to "off" and terminate TLS in front of it, or use engine "caddy" for tls "${p.tls}"`);
+    const imageEngine = proxyImageEngine(p.image);
+    if (imageEngine && imageEngine !== p.engine) {
+        add(
+            "proxy.image",
+            `${p.image} is a ${imageEngine === "caddy" ? "Caddy" : "HAProxy"} image, but the proxy engine is "${p.engine}" (the default is "haproxy" unless tls is "acme"): ` +
+                `set proxy.engine to "${imageEngine}" to keep it, or name a ${p.engine === "caddy" ? "Caddy" : "HAProxy"} image`,
+        );
+    }
+    if (p.engine === "haproxy" && p.tls === "acme") {
+        add("proxy.engine", `engine "haproxy" does not obtain ACME certificates: use engine "caddy" for tls "acme" (the default when proxy.engine is not set), or set proxy.tls to "internal"`);
     }
     if (p.engine === "haproxy" && [p.httpPort, p.httpsPort].includes(PROXY_HOLD_PORT)) {
         add("proxy.httpPort", `port ${PROXY_HOLD_PORT} is used inside the HAProxy container for its hold listener: choose another`);

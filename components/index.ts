@@ -3,8 +3,8 @@
  */
 export { TOKENS } from "./tokens";
 export * from "./types";
-export { parseStackConfig, configError, proxyImage, DEFAULT_IMAGES, CONFIG_NAMESPACE, SERVICE_ROLES } from "./config";
-export type { StackConfig, RawStackConfig, ConfigContext, ServiceRole, ServicesConfig, ConfigProblem } from "./config";
+export { parseStackConfig, configError, proxyImage, defaultProxyEngine, DEFAULT_IMAGES, CONFIG_NAMESPACE, SERVICE_ROLES } from "./config";
+export type { StackConfig, RawStackConfig, ConfigContext, ServiceRole, ServicesConfig, ConfigProblem, ResolvedProxyEngine } from "./config";
 export { NvidiaHost, buildNvidiaHost, prepareHostParams, dockerHostUrl } from "./nvidiaHost";
 export type { NvidiaHostArgs, NvidiaHostParts, HostReport } from "./nvidiaHost";
 export type { ServiceGpus } from "./gpus";
@@ -15,6 +15,8 @@ export type { ReverseProxyNetworkArgs, ReverseProxyNetworkParts, ProxyConfigResu
 export { buildCaddyConfig, routePrecedence } from "./caddyConfig";
 export { buildHaproxyConfig } from "./haproxyConfig";
 export type { HaproxyConfigArgs } from "./haproxyConfig";
+export { buildInternalCertificates, certificateHosts } from "./proxyCertificates";
+export type { InternalCertificates, HostCertificate } from "./proxyCertificates";
 export type { ProxyRoute, CaddyConfigArgs } from "./caddyConfig";
 export { MultimodalAgentStack, buildMultimodalAgentStack } from "./multimodalAgentStack";
 export type { MultimodalAgentStackArgs, MultimodalAgentStackParts, ServiceStorageLookup } from "./multimodalAgentStack";

@@ -1,6 +1,7 @@
 /**
  * ReverseProxyNetwork: a user-defined Docker network with IPv6, where containers find each
- * other by name through Docker's DNS, and a Caddy reverse proxy on it whose routes are code.
+ * other by name through Docker's DNS, and a reverse proxy on it (HAProxy, or Caddy for ACME) whose
+ * routes are code.
  *
  * The routes live in a file on the host (the proxy's read-only config volume), not in the
  * container's inputs: a host step (components/scripts/proxy-config.sh) has the proxy image's own
@@ -12,10 +13,11 @@ import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { buildCaddyConfig, ProxyRoute } from "./caddyConfig";
-import { defaultProxyImage, DEFAULT_IPV6_SUBNET, PROXY_ADMIN_PORT, PROXY_HEALTH_PORT, PROXY_HOLD_PORT } from "./config";
+import { defaultProxyEngine, defaultProxyImage, DEFAULT_IPV6_SUBNET, PROXY_ADMIN_PORT, PROXY_HEALTH_PORT, PROXY_HOLD_PORT } from "./config";
 import { buildHaproxyConfig } from "./haproxyConfig";
 import { hardenedContainer } from "./container";
 import { hostScriptCommand, parseScriptOutput } from "./hostScript";
+import { buildInternalCertificates, InternalCertificates } from "./proxyCertificates";
 import { networkIpamConfigs } from "./networkAddressing";
 import { PROXY_STOP_GRACE_SECONDS } from "./roles";
 import { LABELS, TOKENS } from "./tokens";
@@ -48,8 +50,9 @@ export interface ReverseProxyNetworkArgs {
     /** Proxy container name. @default `${name}-proxy` */
     containerName?: string;
     /**
-     * "caddy", or "haproxy": plain HTTP only (`tls` must be "off"), route changes by a
-     * master-worker reload that drops no request (components/haproxyConfig.ts). @default "caddy"
+     * "haproxy": `tls` "internal" (certificates of components/proxyCertificates.ts) or "off", route
+     * changes by a master-worker reload that drops no request (components/haproxyConfig.ts); or
+     * "caddy": any `tls`, ACME included. @default "caddy" when `tls` is "acme", else "haproxy"
      */
     engine?: ProxyEngine;
     /** Proxy image. @default "caddy:2.10.2-alpine", or "haproxy:2.6.31-alpine" for engine "haproxy" */
@@ -66,7 +69,10 @@ export interface ReverseProxyNetworkArgs {
     httpPort?: number;
     /** HTTPS port. @default 443 */
     httpsPort?: number;
-    /** Certificates: "acme" (public CA), "internal" (Caddy's own CA) or "off" (HTTP only). @default "internal" */
+    /**
+     * Certificates: "acme" (public CA; engine "caddy"), "internal" (a CA of the stack's own, or
+     * Caddy's with engine "caddy") or "off" (HTTP only). @default "internal"
+     */
     tls?: "acme" | "internal" | "off";
     /** ACME account e-mail; required with tls "acme". @default none (no ACME account) */
     acmeEmail?: string;
@@ -100,6 +106,8 @@ export interface ReverseProxyNetworkParts {
     caddyConfig: Record<string, unknown>;
     /** The generated HAProxy config (text); "" for engine "caddy". */
     haproxyConfig: string;
+    /** The internal CA and host certificates (engine "haproxy" with tls "internal"); undefined otherwise. */
+    certificates?: InternalCertificates;
 }
 
 /** Where the proxy's config volume is mounted in its container (read-only). */
@@ -108,6 +116,8 @@ export const PROXY_CONFIG_MOUNT = "/etc/caddy/mmagent";
 export const PROXY_CONFIG_FILE = `${PROXY_CONFIG_MOUNT}/caddy.json`;
 /** The same for engine "haproxy". */
 export const PROXY_HAPROXY_CONFIG_FILE = `${PROXY_CONFIG_MOUNT}/haproxy.cfg`;
+/** Engine "haproxy" with tls "internal": the host certificates' directory, which the config step replaces whole. */
+export const PROXY_CERT_DIR = `${PROXY_CONFIG_MOUNT}/certs`;
 
 /**
  * How each engine runs in its container. HAProxy: master-worker mode (-W), in the foreground
@@ -155,8 +165,18 @@ export const PROXY_SYSCTLS: Record<string, string> = Object.fromEntries(
 export type ProxyConfigArgs = Pick<ReverseProxyNetworkArgs, "routes" | "httpPort" | "httpsPort" | "tls" | "acmeEmail" | "adminApi">;
 
 /** The proxy's HAProxy config for these arguments, with the component's defaults filled in. */
-export function proxyHaproxyConfig(args: Pick<ReverseProxyNetworkArgs, "routes" | "httpPort">): string {
-    return buildHaproxyConfig({ routes: args.routes ?? [], httpPort: args.httpPort ?? 80, healthPort: PROXY_HEALTH_PORT, holdPort: PROXY_HOLD_PORT });
+export function proxyHaproxyConfig(args: Pick<ReverseProxyNetworkArgs, "routes" | "httpPort" | "httpsPort" | "tls">): string {
+    const tls = args.tls ?? "internal";
+    if (tls === "acme") throw new Error('engine "haproxy" does not obtain ACME certificates: use engine "caddy" for tls "acme"');
+    return buildHaproxyConfig({
+        routes: args.routes ?? [],
+        httpPort: args.httpPort ?? 80,
+        httpsPort: args.httpsPort ?? 443,
+        tls,
+        certDir: PROXY_CERT_DIR,
+        healthPort: PROXY_HEALTH_PORT,
+        holdPort: PROXY_HOLD_PORT,
+    });
 }
 
 /** The proxy's Caddy config for these arguments, with the component's defaults filled in. */
@@ -184,10 +204,20 @@ export function proxyConfigParams(args: {
     config: Record<string, unknown> | string;
     /** @default "caddy" */
     engine?: ProxyEngine;
+    /**
+     * Engine "haproxy" with tls "internal": each host's certificate and key (PEM), written as
+     * `certs/<n>.pem`; the directory is replaced whole. undefined: no certificate directory.
+     * @default undefined
+     */
+    certBundles?: string[];
 }): Record<string, string> {
     const common = { MMAGENT_CONFIG_DIR: args.configDir, MMAGENT_MOUNT: PROXY_CONFIG_MOUNT, MMAGENT_CONTAINER: args.containerName, MMAGENT_IMAGE: args.image };
     if ((args.engine ?? "caddy") === "haproxy") {
-        return { ...common, MMAGENT_ENGINE: "haproxy", MMAGENT_CONFIG: String(args.config), MMAGENT_RELOAD: "signal" };
+        // One parameter per certificate: each stays far below the kernel's 128 KiB per variable.
+        const certs = args.certBundles
+            ? { MMAGENT_CERTS: String(args.certBundles.length), ...Object.fromEntries(args.certBundles.map((pem, i) => [`MMAGENT_CERT_${i + 1}`, pem])) }
+            : {};
+        return { ...common, MMAGENT_ENGINE: "haproxy", MMAGENT_CONFIG: String(args.config), MMAGENT_RELOAD: "signal", ...certs };
     }
     // No MMAGENT_ENGINE for Caddy (the script's default): a stack that upgrades sees no change of this step.
     return {
@@ -208,12 +238,15 @@ export function buildReverseProxyNetwork(name: string, args: ReverseProxyNetwork
     );
 
     const httpPort = args.httpPort ?? 80;
-    const tlsOn = (args.tls ?? "internal") !== "off";
+    const tls = args.tls ?? "internal";
+    const tlsOn = tls !== "off";
     const httpsPort = args.httpsPort ?? 443;
     const bindAddress = args.bindAddress ?? "127.0.0.1";
-    const engine = args.engine ?? "caddy";
+    const engine = args.engine ?? defaultProxyEngine(tls);
     const caddyConfig = engine === "caddy" ? proxyCaddyConfig(args) : {};
     const haproxyConfig = engine === "haproxy" ? proxyHaproxyConfig(args) : "";
+    const certificates = engine === "haproxy" && tls === "internal" ? buildInternalCertificates(name, (args.routes ?? []).map((r) => r.host), parent) : undefined;
+    const certBundles = certificates ? pulumi.all(certificates.hosts.map((c) => c.bundlePem)) : pulumi.output(undefined);
     const ports = [{ internal: httpPort, external: httpPort, ip: bindAddress }];
     if (tlsOn) ports.push({ internal: httpsPort, external: httpsPort, ip: bindAddress });
     const containerName = args.containerName ?? `${name}-proxy`;
@@ -224,13 +257,25 @@ export function buildReverseProxyNetwork(name: string, args: ReverseProxyNetwork
         {
             script: "proxy-config",
             params: pulumi
-                .output(args.configVolume.hostPath)
-                .apply((configDir) =>
-                    proxyConfigParams({ configDir, containerName, image, engine, adminApi: args.adminApi ?? "loopback", config: engine === "haproxy" ? haproxyConfig : caddyConfig }),
+                .all([args.configVolume.hostPath, certBundles])
+                .apply(([configDir, bundles]) =>
+                    proxyConfigParams({
+                        configDir,
+                        containerName,
+                        image,
+                        engine,
+                        adminApi: args.adminApi ?? "loopback",
+                        config: engine === "haproxy" ? haproxyConfig : caddyConfig,
+                        certBundles: bundles,
+                    }),
                 ),
             // The config itself: a preview shows a route change field by field (Caddy's JSON as
             // data) or line by line (HAProxy's text); the step's stdin carries it base64-encoded.
-            triggers: [engine === "haproxy" ? haproxyConfig.split("\n") : caddyConfig],
+            // With certificates, one line per host and when its certificate began: a renewal
+            // shows as a changed line (the PEMs themselves are secrets, in the stdin only).
+            triggers: certificates
+                ? [haproxyConfig.split("\n"), certificates.hosts.map((c) => pulumi.interpolate`${c.host} certificate from ${c.validFrom}`)]
+                : [engine === "haproxy" ? haproxyConfig.split("\n") : caddyConfig],
         },
         // After the proxy's storage gates: a pre-change snapshot stops and starts the proxy.
         { parent, dependsOn: args.dependsOn },
@@ -259,14 +304,14 @@ export function buildReverseProxyNetwork(name: string, args: ReverseProxyNetwork
         // Created only once its config file is on the host.
         { parent, dependsOn: [...(args.dependsOn ?? []), configStep] },
     );
-    return { network, proxy, configStep, caddyConfig, haproxyConfig };
+    return { network, proxy, configStep, caddyConfig, haproxyConfig, certificates };
 }
 
 /** The component; see the module comment and {@link ReverseProxyNetworkArgs}. */
 export class ReverseProxyNetwork extends pulumi.ComponentResource {
     /** The proxy network. */
     public readonly network: docker.Network;
-    /** The proxy container (Caddy). */
+    /** The proxy container. */
     public readonly proxy: docker.Container;
     /** The host step that validates, writes and loads the proxy's routes. */
     public readonly configStep: command.local.Command | command.remote.Command;
@@ -278,6 +323,11 @@ export class ReverseProxyNetwork extends pulumi.ComponentResource {
     public readonly caddyConfig: Record<string, unknown>;
     /** Base URL per routed host. */
     public readonly urls: Record<string, string>;
+    /**
+     * The CA certificate (PEM) clients trust for the routed hosts: engine "haproxy" with tls
+     * "internal". undefined otherwise (Caddy's internal CA is in its data volume, `caddy/pki/authorities/local/root.crt`).
+     */
+    public readonly caCertificatePem?: pulumi.Output<string>;
 
     constructor(name: string, args: ReverseProxyNetworkArgs, opts?: pulumi.ComponentResourceOptions) {
         super(TOKENS.reverseProxyNetwork, name, {}, opts);
@@ -289,7 +339,8 @@ export class ReverseProxyNetwork extends pulumi.ComponentResource {
         this.networkName = parts.network.name;
         this.caddyConfig = parts.caddyConfig;
         this.urls = routeUrls(args);
-        this.registerOutputs({ networkName: this.networkName, urls: this.urls });
+        this.caCertificatePem = parts.certificates?.caCertPem;
+        this.registerOutputs({ networkName: this.networkName, urls: this.urls, caCertificatePem: this.caCertificatePem });
     }
 }
 

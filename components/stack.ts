@@ -40,6 +40,11 @@ export interface StackOutputs {
     snapshots: pulumi.Output<Record<string, SnapshotInfo>>;
     /** Where the volumes live, backend as resolved on the host; the next `up` refuses a different place (see StorageLayout). */
     storage: pulumi.Output<StoragePlacement>;
+    /**
+     * The CA certificate (PEM) browsers and clients trust for the routed hosts: engine "haproxy"
+     * with tls "internal". undefined otherwise (engine "caddy" keeps its CA in the proxy's data volume).
+     */
+    proxyCaCertificate?: pulumi.Output<string>;
 }
 
 /**
@@ -201,5 +206,6 @@ export function composeStack(config: StackConfig, secrets: StackSecrets = {}): S
         volumePaths: storage.paths,
         snapshots: storage.latestSnapshots,
         storage: storage.placement,
+        proxyCaCertificate: edge.caCertificatePem,
     };
 }

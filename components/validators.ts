@@ -68,6 +68,14 @@ export const LIMITS = {
      * characters, but from 1e21 up as "1e+21", which the storage script refuses as not a number.
      */
     quotaGiB: 1_048_576,
+    /**
+     * `proxy.routes` entries. The config step takes the whole proxy config as one parameter
+     * (MMAGENT_CONFIG, at most 128 KiB): 64 routes and 4 service hosts, each with a 253-character
+     * host and a 200-character path, are about 110 KB of Caddy JSON and a third of that for
+     * HAProxy (test/unit/validation.test.ts). With engine "haproxy" each host's certificate and
+     * key are a parameter of their own (MMAGENT_CERT_<n>).
+     */
+    routes: 64,
 } as const;
 
 /** A lowercase name usable as a volume, dataset component, Docker name and DNS label. */

@@ -94,7 +94,7 @@ export interface ReverseProxyNetworkArgs extends HostConnectionArgs {
     dockerAddressPools?: string[];
     /** Proxy container name. Default: `<name>-proxy`. */
     containerName?: string;
-    /** The proxy software; "haproxy" needs tls "off". Default: "caddy". */
+    /** The proxy software: "haproxy" (tls "internal" or "off") or "caddy" (any tls). Default: "caddy" for tls "acme", else "haproxy". */
     engine?: ProxyEngine;
     /** Proxy image, pinned by tag or digest. Default: "caddy:2.10.2-alpine", or "haproxy:2.6.31-alpine" for engine "haproxy". */
     image?: string;
@@ -106,7 +106,7 @@ export interface ReverseProxyNetworkArgs extends HostConnectionArgs {
     httpPort?: number;
     /** HTTPS port. Default: 443. */
     httpsPort?: number;
-    /** Certificates. Default: "internal". */
+    /** Certificates: "acme" (engine "caddy"), "internal" (a CA of the stack's own; Caddy's with engine "caddy") or "off". Default: "internal". */
     tls?: TlsMode;
     /** ACME account e-mail; required with tls "acme". Default: none. */
     acmeEmail?: string;
@@ -121,7 +121,7 @@ export interface ReverseProxyNetworkArgs extends HostConnectionArgs {
     storageGates?: pulumi.Input<{ [container: string]: string }>;
 }
 
-/** A Docker network with IPv6 and a Caddy reverse proxy on it whose routes are code. */
+/** A Docker network with IPv6 and a reverse proxy on it (HAProxy, or Caddy for ACME) whose routes are code. */
 export class ReverseProxyNetwork extends pulumi.ComponentResource {
     /** The network's name, for containers joining it (MultimodalAgentStack's `networkName`). */
     public readonly networkName: pulumi.Output<string>;
@@ -131,6 +131,8 @@ export class ReverseProxyNetwork extends pulumi.ComponentResource {
     public readonly urls: pulumi.Output<{ [host: string]: string }>;
     /** What the last config step did. */
     public readonly configApplied: pulumi.Output<ProxyConfigApplied>;
+    /** The CA certificate (PEM) that clients trust, for engine "haproxy" with tls "internal"; "" otherwise. */
+    public readonly caCertificatePem: pulumi.Output<string>;
 
     constructor(name: string, args: ReverseProxyNetworkArgs, opts?: pulumi.ComponentResourceOptions) {
         const plain = withoutNulls(args ?? ({} as ReverseProxyNetworkArgs));
@@ -148,7 +150,14 @@ export class ReverseProxyNetwork extends pulumi.ComponentResource {
         this.proxyContainerName = proxy.proxy.name;
         this.urls = pulumi.output(proxy.urls);
         this.configApplied = proxy.configApplied.apply((r) => ({ file: r.file, sha256: r.sha256, applied: r.applied }));
-        this.registerOutputs({ networkName: this.networkName, proxyContainerName: this.proxyContainerName, urls: this.urls, configApplied: this.configApplied });
+        this.caCertificatePem = proxy.caCertificatePem ?? pulumi.output("");
+        this.registerOutputs({
+            networkName: this.networkName,
+            proxyContainerName: this.proxyContainerName,
+            urls: this.urls,
+            configApplied: this.configApplied,
+            caCertificatePem: this.caCertificatePem,
+        });
     }
 }
 

@@ -105,7 +105,7 @@ function scriptStdout(p: Record<string, string>): string {
     if (p.MMAGENT_ACTION === "restore") return JSON.stringify({ restored: p.MMAGENT_SNAPSHOT, replacedBy: "mmagent-replaced-x", image: p.MMAGENT_EXPECT_IMAGE });
     if (p.MMAGENT_CONFIG !== undefined) {
         const sha256 = crypto.createHash("sha256").update(p.MMAGENT_CONFIG).digest("hex");
-        return JSON.stringify({ file: `${p.MMAGENT_CONFIG_DIR}/caddy.json`, sha256, applied: "written" });
+        return JSON.stringify({ file: `${p.MMAGENT_CONFIG_DIR}/${p.MMAGENT_ENGINE === "haproxy" ? "haproxy.cfg" : "caddy.json"}`, sha256, applied: "written" });
     }
     if (p.MMAGENT_GPUS !== undefined) {
         const ids = p.MMAGENT_GPUS === "none" ? [] : p.MMAGENT_GPUS === "all" ? ["0"] : p.MMAGENT_GPUS.split(",");
@@ -116,6 +116,10 @@ function scriptStdout(p: Record<string, string>): string {
 }
 
 let randomIdCounter = 0;
+
+/** A PEM block of the given type whose body names the resource (base64 text, as a real one). */
+export const mockPem = (type: string, resourceName: string) =>
+    `-----BEGIN ${type}-----\n${Buffer.from(`mock ${type} of ${resourceName}`).toString("base64")}\n-----END ${type}-----\n`;
 
 /** The password a mock RandomPassword generates. */
 export const mockPassword = (resourceName: string) => `pw-${resourceName}-0123456789abcdef`;
@@ -129,7 +133,7 @@ export function mockNewResource(args: pulumi.runtime.MockResourceArgs, lastOutpu
             return { id: args.id ?? inputs.name, state: { name: inputs.name, outputs: lastOutputs, secretOutputNames: [] } };
         case "command:local:Command":
         case "command:remote:Command":
-            return { id: `${args.name}-id`, state: { ...inputs, stdout: scriptStdout(decodeScriptParams(inputs.stdin)), stderr: "" } };
+            return { id: `${args.name}-id`, state: { ...inputs, stdout: scriptStdout(decodeScriptParams(reveal<string>(inputs.stdin))), stderr: "" } };
         case "random:index/randomPassword:RandomPassword":
             // As in a real run, the SDK marks `result` secret.
             return { id: `${args.name}-id`, state: { ...inputs, result: pulumi.secret(mockPassword(args.name)) } };
@@ -137,6 +141,17 @@ export function mockNewResource(args: pulumi.runtime.MockResourceArgs, lastOutpu
             return { id: `${args.name}-id`, state: { ...inputs, hex: (0x1a2b3c00 + randomIdCounter++).toString(16), b64Std: "x" } };
         case "pulumi:providers:docker":
             return { id: undefined, state: { ...inputs } };
+        // The TLS provider's outputs, as placeholders of the right shape (keys secret, as the SDK marks them).
+        case "tls:index/privateKey:PrivateKey":
+            return { id: `${args.name}-id`, state: { ...inputs, privateKeyPem: pulumi.secret(mockPem("EC PRIVATE KEY", args.name)), publicKeyPem: mockPem("PUBLIC KEY", args.name) } };
+        case "tls:index/certRequest:CertRequest":
+            return { id: `${args.name}-id`, state: { ...inputs, certRequestPem: mockPem("CERTIFICATE REQUEST", args.name) } };
+        case "tls:index/selfSignedCert:SelfSignedCert":
+        case "tls:index/locallySignedCert:LocallySignedCert":
+            return {
+                id: `${args.name}-id`,
+                state: { ...inputs, certPem: mockPem("CERTIFICATE", args.name), validityStartTime: "2026-11-24T00:00:00Z", validityEndTime: "2027-12-26T00:00:00Z", readyForRenewal: false },
+            };
         default:
             return { id: `${args.name}-id`, state: { ...inputs } };
     }

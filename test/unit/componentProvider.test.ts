@@ -91,7 +91,7 @@ const EXPECTED: Record<string, { inputs: string[]; required: string[]; outputs: 
             "storageGates",
         ],
         required: ["configVolumeName", "configHostPath", "dataVolumeName"],
-        outputs: ["networkName", "proxyContainerName", "urls", "configApplied"],
+        outputs: ["networkName", "proxyContainerName", "urls", "configApplied", "caCertificatePem"],
     },
     MultimodalAgentStack: {
         inputs: [...SSH_INPUTS, "namePrefix", "services", "networkName", "dockerVolumeNames", "storageGates", "hostGpus", "cdi"],

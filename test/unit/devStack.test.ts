@@ -185,32 +185,68 @@ test("hardening: nothing privileged, no Docker socket, all capabilities dropped,
     }
 });
 
-test("the proxy publishes on 127.0.0.1 with unprivileged ports and needs no extra capability", () => {
+test("the proxy publishes on 127.0.0.1 with unprivileged ports and needs no extra capability; HAProxy serves HTTPS for agent.localhost and redirects HTTP", () => {
     const proxy = run.one(CONTAINER, "dev-edge-proxy");
     expect(proxy.inputs.ports).toEqual([
         { internal: 8080, external: 8080, ip: "127.0.0.1", protocol: "tcp" },
         { internal: 8443, external: 8443, ip: "127.0.0.1", protocol: "tcp" },
     ]);
     expect(proxy.inputs.capabilities.adds).toBeUndefined();
-    const config = JSON.parse(decodeScriptParams(run.one("command:local:Command", "dev-edge-routes").inputs.stdin).MMAGENT_CONFIG);
-    expect(config.apps.http.servers.routes.routes).toEqual([
-        expect.objectContaining({ match: [{ host: ["agent.localhost"] }], handle: [expect.objectContaining({ upstreams: [{ dial: "dev-agent:8080" }] })] }),
-    ]);
-    expect(config.apps.tls.automation.policies[0].issuers).toEqual([{ module: "internal" }]);
-    // On the container's own loopback: the config step reloads routes through it.
-    expect(config.admin).toEqual({ listen: "127.0.0.1:2019", config: { persist: false } });
+    const config: string = decodeScriptParams(run.one("command:local:Command", "dev-edge-routes").inputs.stdin).MMAGENT_CONFIG;
+    expect(config).toContain("  bind :8443 ssl crt /etc/caddy/mmagent/certs/ alpn h2,http/1.1");
+    expect(config).toContain("  use_backend be_dev-agent_8080 if { var(txn.mm_host) -m str agent.localhost }");
+    expect(config).toContain("  http-request redirect location https://%[req.hdr(host),field(1,:)]:8443%[pathq] code 308");
+    // No admin endpoint at all: HAProxy reloads on a signal.
+    expect(config).not.toMatch(/stats socket|admin/);
 });
 
-test("routes are not the container's inputs: a host step writes them into the read-only config volume before the proxy starts", () => {
+test("tls internal with engine haproxy: a CA of the stack's own and a certificate for each routed host, renewed by the up within its last 30 days", () => {
+    const ca = run.one("tls:index/selfSignedCert:SelfSignedCert", "dev-edge-ca");
+    expect(ca.inputs).toMatchObject({ isCaCertificate: true, validityPeriodHours: 87600, earlyRenewalHours: 8760, allowedUses: ["cert_signing", "crl_signing", "digital_signature"] });
+    const certs = run.byType("tls:index/locallySignedCert:LocallySignedCert");
+    expect(certs.map((c) => c.name)).toEqual(["dev-edge-cert-agent.localhost"]);
+    expect(certs[0].inputs).toMatchObject({ validityPeriodHours: 9528, earlyRenewalHours: 720, allowedUses: ["digital_signature", "key_encipherment", "server_auth"] });
+    expect(run.one("tls:index/certRequest:CertRequest", "dev-edge-cert-agent.localhost-request").inputs).toMatchObject({ dnsNames: ["agent.localhost"], subject: { commonName: "agent.localhost" } });
+    for (const k of run.byType("tls:index/privateKey:PrivateKey")) expect(k.inputs).toEqual({ algorithm: "ECDSA", ecdsaCurve: "P256" });
+    expect(outputs.proxyCaCertificate.value).toMatch(/^-----BEGIN CERTIFICATE-----\n/);
+});
+
+test("routes and certificates are not the container's inputs: a host step writes them into the read-only config volume before the proxy starts; the keys only in its secret stdin", () => {
     const proxy = run.one(CONTAINER, "dev-edge-proxy");
     const step = run.one("command:local:Command", "dev-edge-routes");
     expect(proxy.inputs.uploads).toBeUndefined();
-    expect(proxy.inputs.command).toEqual(["caddy", "run", "--config", "/etc/caddy/mmagent/caddy.json"]);
+    expect(proxy.inputs.command).toEqual(["haproxy", "-W", "-db", "-f", "/etc/caddy/mmagent/haproxy.cfg"]);
     expect(proxy.inputs.mounts).toEqual([
         { type: "volume", source: "dev-proxy-data", target: "/data", readOnly: false },
         { type: "volume", source: "dev-proxy-config", target: "/etc/caddy/mmagent", readOnly: true },
     ]);
     expect(proxy.dependsOnUrns).toContain(step.urn);
+    const params = decodeScriptParams(step.inputs.stdin);
+    const cert = run.one("tls:index/locallySignedCert:LocallySignedCert", "dev-edge-cert-agent.localhost").state.certPem;
+    expect(params).toEqual({
+        MMAGENT_CONFIG_DIR: expect.stringMatching(/\/\.mmagent-data\/dev\/proxy-config$/),
+        MMAGENT_MOUNT: "/etc/caddy/mmagent",
+        MMAGENT_ENGINE: "haproxy",
+        MMAGENT_CONFIG: expect.any(String),
+        MMAGENT_CONTAINER: "dev-proxy",
+        MMAGENT_IMAGE: proxy.inputs.image,
+        MMAGENT_RELOAD: "signal",
+        MMAGENT_CERTS: "1",
+        MMAGENT_CERT_1: expect.stringMatching(/^-----BEGIN CERTIFICATE-----\n[\s\S]*-----BEGIN EC PRIVATE KEY-----\n[\s\S]*-----END EC PRIVATE KEY-----\n$/),
+    });
+    expect(params.MMAGENT_CERT_1.startsWith(cert)).toBe(true);
+    expect(step.secretInputs).toEqual(["stdin"]);
+    // The config as lines, and one line per certificate that shows a renewal, in the triggers.
+    expect(step.inputs.triggers).toEqual([params.MMAGENT_CONFIG.split("\n"), ["agent.localhost certificate from 2026-11-24T00:00:00Z"]]);
+    expect(JSON.stringify(step.inputs.triggers)).not.toMatch(/PRIVATE KEY/);
+});
+
+test("engine caddy with tls internal: Caddy's internal issuer, routes reloaded through the admin API on the container's loopback; no certificate resources", async () => {
+    const c = await runWith({ proxy: { bindAddress: "127.0.0.1", httpPort: 8080, httpsPort: 8443, tls: "internal", engine: "caddy" } });
+    const proxy = c.run.one(CONTAINER, "dev-edge-proxy");
+    const step = c.run.one("command:local:Command", "dev-edge-routes");
+    expect(proxy.inputs.command).toEqual(["caddy", "run", "--config", "/etc/caddy/mmagent/caddy.json"]);
+    expect(proxy.inputs.image).toBe("caddy:2.10.2-alpine");
     const params = decodeScriptParams(step.inputs.stdin);
     expect(params).toEqual({
         MMAGENT_CONFIG_DIR: expect.stringMatching(/\/\.mmagent-data\/dev\/proxy-config$/),
@@ -221,8 +257,16 @@ test("routes are not the container's inputs: a host step writes them into the re
         MMAGENT_RELOAD: "api",
         MMAGENT_ADMIN: "127.0.0.1:2019",
     });
+    const config = JSON.parse(params.MMAGENT_CONFIG);
+    expect(config.apps.http.servers.routes.routes).toEqual([
+        expect.objectContaining({ match: [{ host: ["agent.localhost"] }], handle: [expect.objectContaining({ upstreams: [{ dial: "dev-agent:8080" }] })] }),
+    ]);
+    expect(config.apps.tls.automation.policies[0].issuers).toEqual([{ module: "internal" }]);
+    expect(config.admin).toEqual({ listen: "127.0.0.1:2019", config: { persist: false } });
     // The same config as data in the triggers, so a preview shows a route change field by field.
-    expect(step.inputs.triggers).toEqual([JSON.parse(params.MMAGENT_CONFIG)]);
+    expect(step.inputs.triggers).toEqual([config]);
+    expect(c.run.byType("tls:index/privateKey:PrivateKey")).toEqual([]);
+    expect(c.outputs.proxyCaCertificate?.value).toBeUndefined();
 });
 
 test("secrets stay secret: passwords into envs and the Redis config, never in labels", () => {

@@ -11,6 +11,7 @@ import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { mockNewResource } from "../support/mockProgram";
+import { reveal } from "../support/secrets";
 import { BIN, packPackage, PackedPackage, REPO_ROOT } from "../support/packPackage";
 
 jest.setTimeout(120_000);
@@ -134,7 +135,7 @@ test("both teams' containers and one shared proxy, all on one network", () => {
 
 test("one proxy routes both teams' host names to their own agents", () => {
     expect(Object.keys(outputs.urls).sort()).toEqual(["speech.localhost", "vision.localhost"]);
-    const configSteps = registered.filter((r) => r.type.startsWith("command:") && typeof r.inputs.stdin === "string" && r.inputs.stdin.includes("MMAGENT_CONFIG="));
+    const configSteps = registered.filter((r) => r.type.startsWith("command:") && reveal(r.inputs.stdin)?.includes?.("MMAGENT_CONFIG="));
     expect(configSteps).toHaveLength(1);
     expect(registered.filter((r) => r.type === CONTAINER && /proxy/.test(r.inputs.name))).toHaveLength(1);
 });

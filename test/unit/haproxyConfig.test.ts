@@ -12,7 +12,7 @@ const ROUTES: ProxyRoute[] = [
     { host: "agent.example.com", upstream: "inference", port: 11434, path: "/Ollama/*" },
     { host: "agent.example.com", upstream: "agent", port: 8080, path: "/exact" },
 ];
-const build = (routes = ROUTES) => buildHaproxyConfig({ routes, httpPort: 8080, healthPort: 2020, holdPort: 2021 });
+const build = (routes = ROUTES) => buildHaproxyConfig({ routes, httpPort: 8080, tls: "off", httpsPort: 8443, certDir: "/etc/caddy/mmagent/certs", healthPort: 2020, holdPort: 2021 });
 const useBackendLines = (cfg: string) => cfg.split("\n").filter((l) => l.trimStart().startsWith("use_backend"));
 
 describe("buildHaproxyConfig", () => {
@@ -57,6 +57,27 @@ describe("buildHaproxyConfig", () => {
             .split("\n")
             .filter((l) => l.trimStart().startsWith("bind "));
         expect(binds).toEqual(["  bind :8080", "  bind 127.0.0.1:2020", "  bind 127.0.0.1:2021"]);
+    });
+
+    it("with tls internal: HTTPS with the certificate directory and HTTP/2, HTTP redirected (308) to the same host and URI on the HTTPS port", () => {
+        const tlsBuild = (httpsPort: number) =>
+            buildHaproxyConfig({ routes: ROUTES, httpPort: 8080, tls: "internal", httpsPort, certDir: "/etc/caddy/mmagent/certs", healthPort: 2020, holdPort: 2021 });
+        const lines = tlsBuild(8443).split("\n");
+        expect(lines.filter((l) => l.trimStart().startsWith("bind "))).toEqual([
+            "  bind :8443 ssl crt /etc/caddy/mmagent/certs/ alpn h2,http/1.1",
+            "  bind :8080",
+            "  bind 127.0.0.1:2020",
+            "  bind 127.0.0.1:2021",
+        ]);
+        expect(lines).toContain("  http-request redirect location https://%[req.hdr(host),field(1,:)]:8443%[pathq] code 308");
+        expect(tlsBuild(443)).toContain("  http-request redirect location https://%[req.hdr(host),field(1,:)]%[pathq] code 308");
+        // The routes themselves are the same as over plain HTTP.
+        expect(useBackendLines(tlsBuild(8443))).toEqual(useBackendLines(build()));
+    });
+
+    it("with tls internal and no routes: no HTTPS listener (HAProxy refuses one without a certificate)", () => {
+        const cfg = buildHaproxyConfig({ routes: [], httpPort: 8080, tls: "internal", httpsPort: 8443, certDir: "/c", healthPort: 2020, holdPort: 2021 });
+        expect(cfg.split("\n").filter((l) => l.trimStart().startsWith("bind "))).toEqual(["  bind :8080", "  bind 127.0.0.1:2020", "  bind 127.0.0.1:2021"]);
     });
 
     it("backend names keep the container name readable", () => {

@@ -191,23 +191,33 @@ describe("(b) change footprint", () => {
 
 /**
  * What a route change (a new `proxy.routes` entry, or a service's `host`) touches, and nothing
- * else: the proxy's config step alone (its stdin carries the config, its triggers the same config
- * as data for the preview). The proxy container keeps its inputs, so it is neither replaced nor
- * restarted: the step loads the new routes into it (components/scripts/proxy-config.sh).
+ * else: the proxy's config step (its stdin carries the config, its triggers the same config as
+ * data for the preview) and, where the proxy holds the certificates (dev: engine haproxy, tls
+ * internal), the key, request and certificate of each host that comes or goes. The proxy container
+ * keeps its inputs, so it is neither replaced nor restarted: the step loads the new routes and
+ * certificates into it (components/scripts/proxy-config.sh).
  */
-const ROUTE_CHANGE_TOUCHES = (s: StackCase): ExpectedChange[] => [{ type: s.hostCommand, name: `${s.prefix}-edge-routes`, inputs: ["stdin", "triggers"] }];
+const ROUTE_CHANGE_TOUCHES = (s: StackCase, hostsComeOrGo: string[]): ExpectedChange[] => [
+    { type: s.hostCommand, name: `${s.prefix}-edge-routes`, inputs: ["stdin", "triggers"] },
+    ...hostsComeOrGo.flatMap((host) => [
+        { type: "tls:index/privateKey:PrivateKey", name: `${s.prefix}-edge-cert-${host}-key` },
+        { type: "tls:index/certRequest:CertRequest", name: `${s.prefix}-edge-cert-${host}-request` },
+        { type: "tls:index/locallySignedCert:LocallySignedCert", name: `${s.prefix}-edge-cert-${host}` },
+    ]),
+];
 
 describe("(c) route change footprint", () => {
-    const rows: Array<[string, StackCase, (c: StackObjects) => void]> = [
-        ["dev: a proxy.routes entry added", STACKS.dev, (o) => (o.proxy.routes = [{ host: "models.localhost", service: "inference", port: 11434 }])],
-        ["dev: services.agent.host changed", STACKS.dev, (o) => (o.services.agent.host = "chat.localhost")],
-        ["prod: a proxy.routes entry added", STACKS.prod, (o) => (o.proxy.routes = [{ host: "models.example.com", service: "inference", port: 11434, path: "/api/*" }])],
-        ["prod: services.agent.host changed", STACKS.prod, (o) => (o.services.agent.host = "chat.example.com")],
+    const rows: Array<[string, StackCase, (c: StackObjects) => void, string[]]> = [
+        ["dev: a proxy.routes entry added", STACKS.dev, (o) => (o.proxy.routes = [{ host: "models.localhost", service: "inference", port: 11434 }]), ["models.localhost"]],
+        ["dev: services.agent.host changed", STACKS.dev, (o) => (o.services.agent.host = "chat.localhost"), ["agent.localhost", "chat.localhost"]],
+        // prod: tls acme, so engine caddy, which obtains its certificates itself.
+        ["prod: a proxy.routes entry added", STACKS.prod, (o) => (o.proxy.routes = [{ host: "models.example.com", service: "inference", port: 11434, path: "/api/*" }]), []],
+        ["prod: services.agent.host changed", STACKS.prod, (o) => (o.services.agent.host = "chat.example.com"), []],
     ];
 
-    test.each(rows)("%s touches exactly ROUTE_CHANGE_TOUCHES", async (_title, s, change) => {
+    test.each(rows)("%s touches exactly ROUTE_CHANGE_TOUCHES", async (_title, s, change, hosts) => {
         const before = await baseline(s);
         const after = await evaluate(s, change);
-        expectFootprint(before, after, ROUTE_CHANGE_TOUCHES(s));
+        expectFootprint(before, after, ROUTE_CHANGE_TOUCHES(s, hosts));
     });
 });

@@ -3,6 +3,10 @@
  * the moby Go client send to the Engine API, what the provider's Read stores, and which diffs
  * replace. The e2e test shows the same on the engine; these pin each rule to its source.
  */
+import { execFileSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
 import { gpuDeviceRequests } from "../../components/gpus";
 import { networkIpamConfigs } from "../../components/networkAddressing";
 import {
@@ -18,6 +22,7 @@ import { NETWORK_SCHEMA } from "../support/providers/dockerNetwork";
 import { schemaDiff } from "../support/providers/fake";
 import { FAKES } from "../support/providers";
 import { runProgram } from "../support/mockProgram";
+import { reveal } from "../support/secrets";
 
 test("capabilities: the Go client upper-cases and adds CAP_, except ALL (moby client/container_create.go normalizeCapabilities)", () => {
     expect(normalizeCapabilities(["chown", "SETUID", "CAP_SETGID", "cap_chown", "all"])).toEqual(["ALL", "CAP_CHOWN", "CAP_SETGID", "CAP_SETUID"]);
@@ -118,4 +123,62 @@ test.each([
 ])("an input no fake models is an error naming it: %s", (_what, type, inputs, names) => {
     expect(() => FAKES[type].check(inputs)).toThrow(names);
     expect(() => FAKES[type].check(inputs)).toThrow(/not modelled/);
+});
+
+describe("TLS provider fakes (hashicorp/terraform-provider-tls, as @pulumi/tls bridges it)", () => {
+    const ctx = {} as any;
+    const create = async (type: string, inputs: Record<string, any>) => {
+        FAKES[type].check(inputs);
+        const created = await FAKES[type].create(ctx, inputs);
+        return reveal<Record<string, any>>(created.state);
+    };
+    const sh = (args: string[], files: Record<string, string>) => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mmagent-tls-test-"));
+        try {
+            for (const [n, t] of Object.entries(files)) fs.writeFileSync(path.join(dir, n), t);
+            return execFileSync("openssl", args, { cwd: dir, encoding: "utf8" });
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    };
+
+    it("a CA and a host certificate it signs: the chain verifies for the host name, with the extensions Go's x509 writes", async () => {
+        const caKey = await create("tls:index/privateKey:PrivateKey", { algorithm: "ECDSA", ecdsaCurve: "P256" });
+        expect(caKey.privateKeyPem).toMatch(/^-----BEGIN EC PRIVATE KEY-----\n/);
+        const ca = await create("tls:index/selfSignedCert:SelfSignedCert", {
+            privateKeyPem: caKey.privateKeyPem,
+            subject: { commonName: "test CA" },
+            isCaCertificate: true,
+            validityPeriodHours: 240,
+            allowedUses: ["cert_signing", "crl_signing", "digital_signature"],
+        });
+        const key = await create("tls:index/privateKey:PrivateKey", { algorithm: "ECDSA", ecdsaCurve: "P256" });
+        const csr = await create("tls:index/certRequest:CertRequest", { privateKeyPem: key.privateKeyPem, subject: { commonName: "agent.localhost" }, dnsNames: ["agent.localhost"] });
+        const leaf = await create("tls:index/locallySignedCert:LocallySignedCert", {
+            certRequestPem: csr.certRequestPem,
+            caPrivateKeyPem: caKey.privateKeyPem,
+            caCertPem: ca.certPem,
+            validityPeriodHours: 48,
+            earlyRenewalHours: 24,
+            allowedUses: ["digital_signature", "key_encipherment", "server_auth"],
+        });
+        expect(sh(["verify", "-CAfile", "ca.pem", "-verify_hostname", "agent.localhost", "-purpose", "sslserver", "leaf.pem"], { "ca.pem": ca.certPem, "leaf.pem": leaf.certPem })).toContain("leaf.pem: OK");
+        const text = sh(["x509", "-in", "leaf.pem", "-noout", "-text"], { "leaf.pem": leaf.certPem });
+        expect(text).toMatch(/X509v3 Basic Constraints: critical\n\s+CA:FALSE/);
+        expect(text).toMatch(/X509v3 Key Usage: critical\n\s+Digital Signature, Key Encipherment/);
+        expect(text).toContain("DNS:agent.localhost");
+        expect(Date.parse(leaf.validityEndTime) - Date.parse(leaf.validityStartTime)).toBe(48 * 3_600_000);
+        expect(leaf.readyForRenewal).toBe(false);
+    });
+
+    it("renewal: a plan within early_renewal_hours of the end replaces the certificate; changing early_renewal_hours alone updates in place", () => {
+        const fake = FAKES["tls:index/locallySignedCert:LocallySignedCert"];
+        const inputs = { certRequestPem: "csr", caPrivateKeyPem: "k", caCertPem: "c", validityPeriodHours: 9528, earlyRenewalHours: 720, allowedUses: ["server_auth"] };
+        const endsIn = (hours: number) => ({ ...inputs, validityEndTime: new Date(Date.now() + hours * 3_600_000).toISOString() });
+        expect(fake.diff(endsIn(721), inputs)).toEqual([]);
+        expect(fake.diff(endsIn(719), inputs)).toEqual([expect.objectContaining({ property: "readyForRenewal", kind: "replace" })]);
+        expect(fake.diff(endsIn(2000), { ...inputs, earlyRenewalHours: 100 })).toEqual([expect.objectContaining({ property: "earlyRenewalHours", kind: "update" })]);
+        // A change that opens the window replaces at once.
+        expect(fake.diff(endsIn(2000), { ...inputs, earlyRenewalHours: 3000 }).map((d) => d.kind)).toContain("replace");
+    });
 });

@@ -4,8 +4,9 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { ConfigContext, DEFAULT_IMAGES, parseStackConfig, proxyImage, RawStackConfig, StackConfig } from "../../components/config";
-import { MAX_ENV_STRING_BYTES, renderScriptStdin } from "../../components/hostScript";
+import { MAX_ENV_STRING_BYTES, maxParamBytes, renderScriptStdin } from "../../components/hostScript";
 import { prepareHostParams } from "../../components/nvidiaHost";
+import { proxyCaddyConfig, proxyConfigParams, proxyHaproxyConfig } from "../../components/reverseProxyNetwork";
 import { planGuards, planSmokeTestGpus, planVolumes } from "../../components/stack";
 import { ensureParams, restoreParams, snapshotParams } from "../../components/storageLayout";
 import { LIMITS } from "../../components/validators";
@@ -115,7 +116,10 @@ const BAD: [string, (c: Record<string, any>) => void, string, RegExp][] = [
     ["ACME for a .localhost name", (c) => Object.assign(c.proxy, { tls: "acme", acmeEmail: "a@b.co" }), "mmagent:services.agent.host", /ACME cannot issue/],
     ["bad ACME e-mail", (c) => Object.assign(c.proxy, { tls: "acme", acmeEmail: "ops" }), "mmagent:proxy.acmeEmail", /e-mail/],
     ["unknown TLS mode", (c) => (c.proxy.tls = "self-signed"), "mmagent:proxy.tls", /"acme", "internal" or "off"/],
-    ["HAProxy with certificates", (c) => (c.proxy.engine = "haproxy"), "mmagent:proxy.engine", /serves plain HTTP only .*set proxy\.tls to "off"/],
+    ["HAProxy with ACME", (c) => Object.assign(c.proxy, { engine: "haproxy", tls: "acme", acmeEmail: "ops@example.com" }), "mmagent:proxy.engine", /does not obtain ACME certificates: use engine "caddy"/],
+    ["a Caddy image for the default engine (haproxy with tls internal)", (c) => (c.proxy.image = "caddy:2.10.2-alpine"), "mmagent:proxy.image", /is a Caddy image, but the proxy engine is "haproxy".*set proxy\.engine to "caddy"/],
+    ["an HAProxy image for engine caddy", (c) => Object.assign(c.proxy, { engine: "caddy", image: "registry.example.com/lb/haproxy:2.6.31@sha256:" + "a".repeat(64) }), "mmagent:proxy.image", /is a HAProxy image, but the proxy engine is "caddy"/],
+    ["more routes than the config step takes", (c) => (c.proxy.routes = Array.from({ length: 65 }, (_, i) => ({ host: `r${i}.localhost`, service: "agent", port: 8080 }))), "mmagent:proxy.routes", /at most 64 routes/],
     ["HAProxy on its own hold port", (c) => Object.assign(c.proxy, { engine: "haproxy", tls: "off", httpPort: 2021 }), "mmagent:proxy.httpPort", /hold listener/],
     ["unknown proxy engine", (c) => (c.proxy.engine = "nginx"), "mmagent:proxy.engine", /"caddy" or "haproxy"/],
     ["cpuSet with letters", (c) => (c.services.agent.cpuSet = "0-3,a"), "mmagent:services.agent.cpuSet", /"0-3,5"/],
@@ -290,11 +294,15 @@ describe("length limits keep every host-script parameter far below the kernel's 
     });
 });
 
-test("proxy.engine: Caddy by default with its image; haproxy with tls off gets the HAProxy image unless one is named", () => {
-    const caddy = parseStackConfig(base(), ctx);
-    expect([caddy.proxy.engine, proxyImage(caddy)]).toEqual(["caddy", DEFAULT_IMAGES.proxy]);
-    const haproxy = parseStackConfig(withChange((c) => Object.assign(c.proxy, { engine: "haproxy", tls: "off" })), ctx);
-    expect([haproxy.proxy.engine, proxyImage(haproxy)]).toEqual(["haproxy", DEFAULT_IMAGES.proxyHaproxy]);
+test("proxy.engine: HAProxy by default (tls internal or off), Caddy for tls acme, each with its image unless one is named", () => {
+    const engineAndImage = (change: (c: any) => void) => {
+        const c = parseStackConfig(withChange(change), ctx);
+        return [c.proxy.engine, proxyImage(c)];
+    };
+    expect(engineAndImage(() => {})).toEqual(["haproxy", DEFAULT_IMAGES.proxyHaproxy]);
+    expect(engineAndImage((c) => (c.proxy.tls = "off"))).toEqual(["haproxy", DEFAULT_IMAGES.proxyHaproxy]);
+    expect(engineAndImage((c) => (Object.assign(c.proxy, { tls: "acme", acmeEmail: "ops@example.com" }), (c.services.agent.host = "agent.example.com")))).toEqual(["caddy", DEFAULT_IMAGES.proxy]);
+    expect(engineAndImage((c) => (c.proxy.engine = "caddy"))).toEqual(["caddy", DEFAULT_IMAGES.proxy]);
     const named = parseStackConfig(withChange((c) => Object.assign(c.proxy, { engine: "haproxy", tls: "off", image: "registry.example.com/haproxy:2.6.31" })), ctx);
     expect(proxyImage(named)).toBe("registry.example.com/haproxy:2.6.31");
 });
@@ -361,4 +369,17 @@ test("an NFS input volume is accepted with the allowed options, IPv4, IPv6 or a 
     }
     const c = parseStackConfig(withChange((x) => (x.services.agent.extraVolumes = [{ name: "datasets", profile: "media", target: "/datasets", readOnly: true, nfs: { server: "10.0.0.5", export: "/x" } }])), ctx);
     expect(c.services.agent.extraVolumes[0].nfs!.options).toEqual([]);
+});
+
+test("the most routes, with the longest hosts and paths, keep each engine's config within the config step's parameter", () => {
+    const longHost = (i: number) => `${"a".repeat(60)}.${"b".repeat(60)}.${"c".repeat(60)}.r${String(i).padStart(2, "0")}.${"d".repeat(63)}.io`;
+    const routes = Array.from({ length: LIMITS.routes + 4 }, (_, i) => ({ host: longHost(i), upstream: `mm-${"x".repeat(20)}-vector-db`, port: 65535, path: `/${"p".repeat(200)}/*` }));
+    expect(longHost(0)).toHaveLength(253);
+    for (const tls of ["internal", "off"] as const) {
+        expect(Buffer.byteLength(proxyHaproxyConfig({ routes, httpPort: 65535, httpsPort: 65534, tls }))).toBeLessThan(maxParamBytes("MMAGENT_CONFIG") / 3);
+    }
+    for (const tls of ["acme", "internal", "off"] as const) {
+        // Caddy's JSON names each host twice (route and certificate policy): about 1.6 KiB a route.
+        expect(Buffer.byteLength(proxyConfigParams({ configDir: "/c", containerName: "p", image: "i", adminApi: "loopback", config: proxyCaddyConfig({ routes, httpPort: 65535, httpsPort: 65534, tls, acmeEmail: "ops@example.com" }) }).MMAGENT_CONFIG)).toBeLessThan(maxParamBytes("MMAGENT_CONFIG"));
+    }
 });

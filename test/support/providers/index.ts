@@ -8,9 +8,10 @@ import { remoteCommand } from "./remoteCommand";
 import { ResourceFake } from "./fake";
 import { localCommand } from "./localCommand";
 import { randomId, randomPassword } from "./random";
+import { tlsCertRequest, tlsLocallySignedCert, tlsPrivateKey, tlsSelfSignedCert } from "./tls";
 
 export const FAKES: Record<string, ResourceFake> = Object.fromEntries(
-    [dockerContainer, dockerNetwork, dockerVolume, dockerProvider, stackReference, localCommand, remoteCommand, randomPassword, randomId].map((f) => [f.type, f]),
+    [dockerContainer, dockerNetwork, dockerVolume, dockerProvider, stackReference, localCommand, remoteCommand, randomPassword, randomId, tlsPrivateKey, tlsCertRequest, tlsSelfSignedCert, tlsLocallySignedCert].map((f) => [f.type, f]),
 );
 
 export function fakeFor(type: string): ResourceFake {
