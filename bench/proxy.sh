@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark (b): the proxy candidates side by side in one run, throughput (wrk) and churn (the
 # backend recreated on new addresses under load): bench/proxy.bench.ts. Needs what
-# `scripts/test-host.sh up` provides, including local/mmagent-haproxy:2 (the test image plus
+# `scripts/test-host.sh up` provides, including local/mmagent-haproxy:3 (the test image plus
 # Debian's haproxy package). Only 127.0.0.1 and the bench's own network are used.
 # Prints the table and the candidates that meet the target (>= 0.5x of direct, 0 failed under
 # churn, 0 failed during configuration reloads).
@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TEST_IMAGE=${MMAGENT_TEST_IMAGE:-local/mmagent-testbase:2}
-HAPROXY_IMAGE=${MMAGENT_HAPROXY_TEST_IMAGE:-local/mmagent-haproxy:2}
+HAPROXY_IMAGE=${MMAGENT_HAPROXY_TEST_IMAGE:-local/mmagent-haproxy:3}
 export MMAGENT_HAPROXY_TEST_IMAGE=$HAPROXY_IMAGE
 docker image inspect "$HAPROXY_IMAGE" >/dev/null 2>&1 \
   || { echo "$HAPROXY_IMAGE is missing: run scripts/test-host.sh up (it builds it)" >&2; exit 1; }

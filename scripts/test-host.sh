@@ -14,7 +14,7 @@ set -euo pipefail
 
 STATE_DIR="${MMAGENT_TEST_STATE:-/tmp/mmagent-test-host}"
 TEST_IMAGE="${MMAGENT_TEST_IMAGE:-local/mmagent-testbase:2}"
-HAPROXY_TEST_IMAGE="${MMAGENT_HAPROXY_TEST_IMAGE:-local/mmagent-haproxy:2}"
+HAPROXY_TEST_IMAGE="${MMAGENT_HAPROXY_TEST_IMAGE:-local/mmagent-haproxy:3}"
 PACKAGES=(docker.io btrfs-progs debootstrap wrk busybox-static docker-compose e2fsprogs sudo)
 ROOTFS_PACKAGES="caddy,redis-server,nginx-light,python3-minimal,curl,wget,ca-certificates,sqlite3,procps"
 
@@ -67,13 +67,14 @@ build_test_image() {
   log "built $TEST_IMAGE (caddy $(docker run --rm "$TEST_IMAGE" caddy version | cut -d' ' -f1))"
 }
 
-# The proxy engine "haproxy" in the real tests: the test image plus Debian's haproxy (2.6).
+# The proxy engine "haproxy" in the real tests: the test image plus Debian's haproxy (2.6), run as
+# the package's unprivileged user `haproxy`, as the official image runs as its own `haproxy` (uid 99).
 build_haproxy_image() {
   if docker image inspect "$HAPROXY_TEST_IMAGE" >/dev/null 2>&1; then
     log "reusing $HAPROXY_TEST_IMAGE"
     return
   fi
-  printf 'FROM %s\nRUN apt-get update -qq && apt-get install -y -qq --no-install-recommends haproxy >/dev/null && rm -rf /var/lib/apt/lists/*\n' "$TEST_IMAGE" \
+  printf 'FROM %s\nRUN apt-get update -qq && apt-get install -y -qq --no-install-recommends haproxy >/dev/null && rm -rf /var/lib/apt/lists/*\nUSER haproxy\n' "$TEST_IMAGE" \
     | docker build -q -t "$HAPROXY_TEST_IMAGE" - >/dev/null
   log "built $HAPROXY_TEST_IMAGE ($(docker run --rm "$HAPROXY_TEST_IMAGE" haproxy -v | sed -n 1p))"
 }

@@ -5,11 +5,13 @@
  *
  * The harness stands in for the Pulumi engine (see test/support/realEngineHarness.ts for what
  * that proves and what it does not); everything else here is real: the engine, the network,
- * Btrfs, the host scripts, Caddy, Redis, and HTTP through the published port on 127.0.0.1.
+ * Btrfs, the host scripts, HAProxy (the engine for tls internal) with the certificates of the TLS
+ * provider's fake (real openssl), Redis, and HTTPS through the published port on 127.0.0.1.
  */
 import { spawnSync } from "child_process";
 import Docker from "dockerode";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import { BtrfsLoop, requirePrerequisites, runHostScript, sh } from "../support/host";
 import { decodeScriptParams, REPO_ROOT } from "../support/mockProgram";
@@ -35,7 +37,9 @@ let harness: RealEngineHarness;
 let first: ApplyResult;
 let volumePaths: Record<string, string>;
 
-const proxy = () => ({ proxyDataPath: volumePaths["proxy-data"], host: E2E_AGENT_HOST, httpsPort: E2E_HTTPS_PORT });
+/** The stack's CA certificate (output `proxyCaCertificate`), in a file for curl's --cacert. */
+const CA_FILE = path.join(os.tmpdir(), `mmagent-e2e-ca-${process.pid}.pem`);
+const proxy = () => ({ caFile: CA_FILE, host: E2E_AGENT_HOST, httpsPort: E2E_HTTPS_PORT });
 const viaProxy = (urlPath: string, opts: { data?: string } = {}) => viaProxyTo(proxy(), urlPath, opts);
 
 const health = async (name: string) => (await docker.getContainer(name).inspect()).State.Health?.Status;
@@ -53,12 +57,14 @@ beforeAll(async () => {
     harness = new RealEngineHarness(docker);
     first = await harness.apply({ stack: "e2e", config: e2eStackConfig({ storageRoot: loop.mountPoint }) });
     volumePaths = first.outputs.volumePaths;
+    fs.writeFileSync(CA_FILE, first.outputs.proxyCaCertificate);
     console.log(`dev stack applied to the real engine: ${first.operations.length} resources in ${(first.durationMs / 1000).toFixed(1)} s`);
 });
 
 afterAll(async () => {
     await harness?.destroy().catch(() => undefined);
     loop?.destroy();
+    fs.rmSync(CA_FILE, { force: true });
 });
 
 test("every container is healthy, hardened, and on the stack's IPv6 network", async () => {
@@ -118,7 +124,7 @@ test("stopping any service for its snapshot takes at most 1 s: SIGTERM reaches i
 
 test("the proxy on 127.0.0.1 answers for the agent's host name with the agent, which reaches inference and the cache by name", async () => {
     let check = viaProxy("/cgi-bin/check");
-    // Caddy issues the internal certificate right after start; allow it a few seconds.
+    // The agent may still be starting behind the proxy; allow it a few seconds.
     await untilTrue("agent through the proxy", 30, () => (check = viaProxy("/cgi-bin/check")).status === 200);
     expect(JSON.parse(check.body)).toEqual({ agent: "v1", inference: true, cache: "PONG", cacheWithoutPassword: "NOAUTH", schema: "1" });
     // Plain HTTP redirects to HTTPS; an unknown host name gets nothing from the agent.
@@ -128,14 +134,17 @@ test("the proxy on 127.0.0.1 answers for the agent's host name with the agent, w
     expect(other.stdout).not.toContain("agent");
 });
 
-test("a route change through `up` touches only the proxy's config step: the same proxy container loads the new route", async () => {
+test("a route change through `up` touches only the proxy's config step and the new host's certificate: the same proxy container loads the new route", async () => {
     const proxyBefore = await docker.getContainer(`${E2E_PREFIX}-proxy`).inspect();
     const models = { ...proxy(), host: "models.localhost" };
     const change = await harness.apply({
         stack: "e2e",
         config: e2eStackConfig({ storageRoot: loop.mountPoint, proxyRoutes: [{ host: "models.localhost", service: "inference", port: 11434, path: "/api/*" }] }),
     });
-    expect(change.operations.filter((o) => o.op !== "same").map((o) => `${o.op} ${o.name}`)).toEqual([`replace ${E2E_PREFIX}-edge-routes`]);
+    // The config step, and the new host's key, request and certificate (signed by the same CA).
+    expect(change.operations.filter((o) => o.op !== "same").map((o) => `${o.op} ${o.name}`).sort()).toEqual(
+        [`replace ${E2E_PREFIX}-edge-routes`, ...["-key", "-request", ""].map((s) => `create ${E2E_PREFIX}-edge-cert-models.localhost${s}`)].sort(),
+    );
     const proxyAfter = await docker.getContainer(`${E2E_PREFIX}-proxy`).inspect();
     expect({ id: proxyAfter.Id, startedAt: proxyAfter.State.StartedAt }).toEqual({ id: proxyBefore.Id, startedAt: proxyBefore.State.StartedAt });
     // The new host is routed (with its certificate from the internal CA) as soon as the step returns; the agent's route still works.

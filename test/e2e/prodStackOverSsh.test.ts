@@ -16,7 +16,7 @@ import Docker from "dockerode";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { removeStackLeftovers, treeListing, untilTrue, viaProxy } from "../support/e2eHelpers";
+import { caddyRootCert, removeStackLeftovers, treeListing, untilTrue, viaProxy } from "../support/e2eHelpers";
 import { buildE2eImages, E2E_IMAGES, PROD_HTTPS_PORT, PROD_NETWORK, PROD_PREFIX, prodOverSshStackConfig } from "../support/e2eStack";
 import { BtrfsLoop, removeSshClientDir, requirePrerequisites } from "../support/host";
 import { REPO_ROOT } from "../support/mockProgram";
@@ -60,7 +60,7 @@ async function apply(what: string, extra: { agentImage?: string; agentRestoreFro
     return r;
 }
 
-const proxy = () => ({ proxyDataPath: volumePaths["proxy-data"], host: AGENT_HOST, httpsPort: PROD_HTTPS_PORT });
+const proxy = () => ({ caFile: caddyRootCert(volumePaths["proxy-data"]), host: AGENT_HOST, httpsPort: PROD_HTTPS_PORT });
 const agentData = () => AGENT_DATA.flatMap((v) => treeListing(volumePaths[v]).map((l) => `${v}/${l}`));
 const health = async (name: string) => (await docker.getContainer(name).inspect()).State.Health?.Status;
 const sshSessionsOf = (user: string) => spawnSync("pgrep", ["-u", user], { encoding: "utf8" }).stdout.trim();

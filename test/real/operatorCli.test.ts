@@ -39,7 +39,7 @@ function stackYaml(root: string, backend: string, extra: Record<string, unknown>
             "mmagent:namePrefix": PREFIX,
             "mmagent:host": { connection: { kind: "local" }, gpus: "none" },
             "mmagent:storage": { backend, root, quotasGiB: { "agent-db": 1 } },
-            "mmagent:proxy": { image: TEST_IMAGE, bindAddress: "127.0.0.1", httpPort: 18080, httpsPort: 18443, tls: "internal" },
+            "mmagent:proxy": { engine: "caddy", image: TEST_IMAGE, bindAddress: "127.0.0.1", httpPort: 18080, httpsPort: 18443, tls: "internal" },
             "mmagent:services": { inference: { image: TEST_IMAGE }, agent: { image: TEST_IMAGE, host: "agent.localhost" }, cache: { image: TEST_IMAGE } },
             ...extra,
         },

@@ -76,6 +76,8 @@ beforeAll(async () => {
     for (const b of BACKENDS) startBackend(b);
     const caddy = buildCaddyConfig({ routes: ROUTES, httpPort: ENGINES[0].port, httpsPort: ENGINES[0].port + 1, tls: "off", adminApi: "off", healthPort: 2020, adminPort: 2019, storageRoot: "/tmp/caddy" });
     fs.writeFileSync(path.join(work, "caddy.json"), JSON.stringify(caddy));
+    // Readable by the HAProxy image's unprivileged user (mkdtemp makes the directory 0700).
+    fs.chmodSync(work, 0o755);
     fs.writeFileSync(path.join(work, "haproxy.cfg"), buildHaproxyConfig({ routes: ROUTES, httpPort: ENGINES[1].port, tls: "off", httpsPort: 443, certDir: "/unused", healthPort: 2020, holdPort: 2021 }));
     const run = (e: (typeof ENGINES)[number], image: string, command: string[]) =>
         sh("docker", ["run", "-d", "--name", e.proxy, "--network", NET, "-p", `127.0.0.1:${e.port}:${e.port}`, "-v", `${work}:/etc/mmtest:ro`, image, ...command]);

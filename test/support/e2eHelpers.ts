@@ -9,18 +9,22 @@ import * as fs from "fs";
 import * as path from "path";
 
 export interface ProxyTarget {
-    /** The proxy-data volume's host path (Caddy's internal CA lives there). */
-    proxyDataPath: string;
+    /** The CA certificate (PEM file) the proxy's certificates chain to: the stack output `proxyCaCertificate`, or {@link caddyRootCert}. */
+    caFile: string;
     /** The routed host name. */
     host: string;
     /** The published HTTPS port on 127.0.0.1. */
     httpsPort: number;
 }
 
-/** HTTPS through the published port on 127.0.0.1, trusting only the proxy's own internal CA. */
+/** Where engine "caddy" keeps its internal CA's root certificate, in the proxy-data volume (host path). */
+export function caddyRootCert(proxyDataPath: string): string {
+    return path.join(proxyDataPath, "caddy/pki/authorities/local/root.crt");
+}
+
+/** HTTPS through the published port on 127.0.0.1, trusting only the stack's own internal CA. */
 export function viaProxy(target: ProxyTarget, urlPath: string, opts: { data?: string } = {}): { status: number; body: string } {
-    const rootCert = path.join(target.proxyDataPath, "caddy/pki/authorities/local/root.crt");
-    const args = ["-s", "--max-time", "10", "--cacert", rootCert, "--resolve", `${target.host}:${target.httpsPort}:127.0.0.1`, "-w", "\n%{http_code}"];
+    const args = ["-s", "--max-time", "10", "--cacert", target.caFile, "--resolve", `${target.host}:${target.httpsPort}:127.0.0.1`, "-w", "\n%{http_code}"];
     if (opts.data !== undefined) args.push("--data-binary", opts.data);
     const r = spawnSync("curl", [...args, `https://${target.host}:${target.httpsPort}${urlPath}`], { encoding: "utf8" });
     const lines = r.stdout.split("\n");

@@ -9,7 +9,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { REPO_ROOT, stackFileConfig } from "./mockProgram";
-import { TEST_IMAGE } from "./host";
+import { HAPROXY_TEST_IMAGE, TEST_IMAGE } from "./host";
 
 /**
  * Everything the test stacks create on the engine starts with the tests' prefix `mmtest-`
@@ -91,7 +91,8 @@ export function e2eStackConfig(opts: E2eStackOptions): Record<string, string> {
         "mmagent:network": { ...dev["mmagent:network"], name: E2E_NETWORK, ipv6Subnet: "fd6d:6d61:6765:e2e::/64", ipv4Subnet: "172.16.222.0/24" },
         "mmagent:proxy": {
             ...dev["mmagent:proxy"],
-            image: TEST_IMAGE,
+            // dev's engine is the default for tls internal, HAProxy: the test image with Debian's HAProxy.
+            image: HAPROXY_TEST_IMAGE,
             httpPort: E2E_HTTP_PORT,
             httpsPort: E2E_HTTPS_PORT,
             ...(opts.proxyRoutes ? { routes: opts.proxyRoutes } : {}),
@@ -148,7 +149,8 @@ export function prodOverSshStackConfig(opts: ProdOverSshOptions): Record<string,
         },
         "mmagent:storage": { ...prod["mmagent:storage"], backend: "btrfs", root: opts.storageRoot },
         "mmagent:network": { ...prod["mmagent:network"], name: PROD_NETWORK },
-        "mmagent:proxy": { ...prod["mmagent:proxy"], image: TEST_IMAGE, bindAddress: "127.0.0.1", httpPort: PROD_HTTP_PORT, httpsPort: PROD_HTTPS_PORT, tls: "internal", acmeEmail: undefined },
+        // prod's engine is Caddy (tls acme); it stays Caddy with its internal CA here.
+        "mmagent:proxy": { ...prod["mmagent:proxy"], engine: "caddy", image: TEST_IMAGE, bindAddress: "127.0.0.1", httpPort: PROD_HTTP_PORT, httpsPort: PROD_HTTPS_PORT, tls: "internal", acmeEmail: undefined },
         "mmagent:services": {
             inference: { ...services.inference, image: E2E_IMAGES.inference, gpus: undefined, cpuSet: "0-1" },
             agent: {

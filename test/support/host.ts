@@ -10,7 +10,7 @@ import { HostScriptName, renderScriptStdin, RUN_STDIN_SCRIPT } from "../../compo
 
 export const TEST_IMAGE = process.env.MMAGENT_TEST_IMAGE ?? "local/mmagent-testbase:2";
 /** The test image plus Debian's haproxy: the proxy image of the `haproxy` engine in the real tests (scripts/test-host.sh). */
-export const HAPROXY_TEST_IMAGE = process.env.MMAGENT_HAPROXY_TEST_IMAGE ?? "local/mmagent-haproxy:2";
+export const HAPROXY_TEST_IMAGE = process.env.MMAGENT_HAPROXY_TEST_IMAGE ?? "local/mmagent-haproxy:3";
 
 /** Fails with one message naming everything missing and the script that provides it. */
 export function requirePrerequisites(opts: { commands?: string[]; docker?: boolean; image?: boolean; root?: boolean }): void {

@@ -24,8 +24,12 @@ import {
 } from "../../components/reverseProxyNetwork";
 import { HAPROXY_TEST_IMAGE, runHostScript, runHostScriptAsync, ScriptResult, sh, TEST_IMAGE } from "./host";
 
-/** The proxy's arguments in a test: its engine and config, its name, network, port and data volume. */
-export type ProxyTestArgs = ProxyConfigArgs & { engine?: ProxyEngine; containerName: string; networkName: string; httpPort: number; dataVolumeName: string };
+/**
+ * The proxy's arguments in a test: its engine and config, its name, network, port(s) and data
+ * volume; with engine "haproxy" and tls "internal", each host's certificate and key (PEM), as the
+ * component passes them, and the HTTPS port is published too.
+ */
+export type ProxyTestArgs = ProxyConfigArgs & { engine?: ProxyEngine; containerName: string; networkName: string; httpPort: number; dataVolumeName: string; certBundles?: string[] };
 
 /** The test image that stands in for the engine's default image. */
 export function proxyTestImage(args: Pick<ProxyTestArgs, "engine">): string {
@@ -61,7 +65,15 @@ export async function applyProxyConfigAsync(args: ProxyTestArgs, config: Record<
 }
 
 function configStepParams(args: ProxyTestArgs, config: Record<string, unknown> | string): Record<string, string> {
-    return proxyConfigParams({ configDir: proxyConfigDir(args.containerName), containerName: args.containerName, image: proxyTestImage(args), engine: args.engine, adminApi: args.adminApi ?? "loopback", config });
+    return proxyConfigParams({
+        configDir: proxyConfigDir(args.containerName),
+        containerName: args.containerName,
+        image: proxyTestImage(args),
+        engine: args.engine,
+        adminApi: args.adminApi ?? "loopback",
+        config,
+        certBundles: args.certBundles,
+    });
 }
 
 function checked(r: ScriptResult): ProxyConfigResult {
@@ -94,7 +106,7 @@ export function startProxyContainer(args: ProxyTestArgs): ProxyConfigResult {
             { volumeName: args.dataVolumeName, target: "/data", readOnly: false },
             { volumeName: proxyConfigVolume(args.containerName), target: PROXY_CONFIG_MOUNT, readOnly: true },
         ],
-        ports: [{ internal: args.httpPort, external: args.httpPort, ip: "127.0.0.1" }],
+        ports: [args.httpPort, ...(args.tls === "internal" && args.httpsPort ? [args.httpsPort] : [])].map((port) => ({ internal: port, external: port, ip: "127.0.0.1" })),
         healthcheck: ["CMD", "wget", "-q", "-O", "/dev/null", `http://127.0.0.1:${PROXY_HEALTH_PORT}/`],
         capAdd: [],
         sysctls: PROXY_SYSCTLS,
@@ -103,7 +115,7 @@ export function startProxyContainer(args: ProxyTestArgs): ProxyConfigResult {
         "create",
         "--name", spec.name,
         "--network", args.networkName, "--network-alias", spec.networksAdvanced[0].aliases[1],
-        "-p", `${spec.ports[0].ip}:${spec.ports[0].external}:${spec.ports[0].internal}`,
+        ...spec.ports.flatMap((p: any) => ["-p", `${p.ip}:${p.external}:${p.internal}`]),
         ...spec.capabilities.drops.flatMap((c: string) => ["--cap-drop", c]),
         ...spec.securityOpts.flatMap((o: string) => ["--security-opt", o]),
         ...spec.envs.flatMap((e: string) => ["-e", e]),
