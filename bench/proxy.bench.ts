@@ -20,7 +20,7 @@
  *   - HAProxy (Debian's 2.6) exactly as ReverseProxyNetwork declares it with engine "haproxy"
  *     (components/haproxyConfig.ts: Docker's DNS, health checks and a local "hold" backup, so that
  *     requests wait for a recreated backend instead of failing).
- * How each reloads: Caddy (default) through the product's own config step
+ * How each reloads: Caddy (engine caddy) through the product's own config step
  * (components/scripts/proxy-config.sh: validate, write, `caddy reload` over the container-local
  * admin API), with a route added or removed each time; Caddy (tuned) `caddy reload --force`;
  * nginx `nginx -s reload` (a new worker generation on the inherited listening socket); HAProxy
@@ -61,11 +61,11 @@ interface Candidate {
 }
 const DIRECT: Candidate = { label: "direct to the backend", port: 19000 };
 const CANDIDATES: Candidate[] = [
-    { label: "Caddy, generated config (default)", port: 19001, container: "mmbench-caddy" },
+    { label: "Caddy, generated config (engine caddy: tls acme)", port: 19001, container: "mmbench-caddy" },
     { label: "Caddy, tuned (64 idle upstream conns, GOGC=400)", port: 19005, container: "mmbench-caddy-tuned" },
     { label: "nginx, NPM-style resolver + variable", port: 19002, container: "mmbench-npm" },
     { label: "nginx, static upstream + keepalive", port: 19003, container: "mmbench-static" },
-    { label: "HAProxy 2.6, generated config (engine haproxy)", port: 19004, container: "mmbench-haproxy" },
+    { label: "HAProxy 2.6, generated config (default engine)", port: 19004, container: "mmbench-haproxy" },
 ];
 /** The issue's target: throughput of at least this fraction of direct, with 0 failed requests under churn. */
 const TARGET_RATIO = 0.5;

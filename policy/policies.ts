@@ -53,6 +53,42 @@ function caddyAdminProblem(config: any): string | undefined {
     return isLoopback(host) ? undefined : `listens on ${listen}: set admin.listen to 127.0.0.1:${CADDY_ADMIN_PORT} or disable it`;
 }
 
+/**
+ * Why an HAProxy config (as its lines) exposes an admin interface beyond the container's loopback:
+ * a `stats socket` on a TCP address that is not loopback (the runtime API), or statistics
+ * (`stats enable|uri|admin|…`) served by a section bound beyond loopback. undefined when none
+ * (or these are no HAProxy config lines).
+ */
+function haproxyAdminProblem(lines: unknown): string | undefined {
+    if (!Array.isArray(lines) || !lines.every((l) => typeof l === "string")) return undefined;
+    const hostOf = (addr: string) => addr.replace(/^(ipv4|ipv6|tcp4?|tcp6)@/, "").replace(/:\d*$/, "").replace(/^\[|\]$/g, "");
+    const sections: { header: string; binds: string[]; stats: string[] }[] = [];
+    for (const raw of lines as string[]) {
+        const line = raw.replace(/#.*$/, "").trim();
+        if (!line) continue;
+        if (!/^\s/.test(raw)) {
+            sections.push({ header: line, binds: [], stats: [] });
+            continue;
+        }
+        const section = sections[sections.length - 1];
+        const socket = line.match(/^stats\s+socket\s+(\S+)/);
+        if (socket) {
+            const addr = socket[1];
+            const tcp = !addr.startsWith("/") && !addr.startsWith("unix@") && !addr.startsWith("abns@");
+            if (tcp && !isLoopback(hostOf(addr))) return `has "stats socket ${addr}" (the runtime API) beyond loopback: use 127.0.0.1 or a unix socket`;
+            continue;
+        }
+        if (!section) continue;
+        if (/^bind\s/.test(line)) section.binds.push(line.split(/\s+/)[1]);
+        else if (/^stats\s/.test(line)) section.stats.push(line);
+    }
+    for (const s of sections) {
+        const exposed = s.binds.filter((b) => !isLoopback(hostOf(b)));
+        if (s.stats.length > 0 && exposed.length > 0) return `serves statistics ("${s.stats[0]}") in "${s.header}" on ${exposed.join(", ")}: bind that section to 127.0.0.1`;
+    }
+    return undefined;
+}
+
 /** Tag and digest of an image reference (`host:5000/team/app:1.2@sha256:…`). */
 export function imageParts(ref: string): { tag?: string; digest?: string } {
     const [nameAndTag, digest] = ref.split("@");
@@ -84,12 +120,14 @@ export const RESOURCE_POLICIES: ResourceValidationPolicy[] = [
     },
     {
         name: "admin-interfaces-on-loopback",
-        description: "Caddy's admin API is off or on the container's loopback, and never published.",
+        description: "Caddy's admin API and HAProxy's runtime API and statistics are off or on the container's loopback, and never published.",
         validateResource: (args, report) => {
             const p = args.props;
             const check = (config: unknown, where: string) => {
                 const problem = caddyAdminProblem(config);
                 if (problem) report(`${args.name}: the Caddy admin API in ${where} ${problem}`);
+                const haproxy = haproxyAdminProblem(config);
+                if (haproxy) report(`${args.name}: the HAProxy config in ${where} ${haproxy}`);
             };
             if (args.type === CONTAINER) {
                 for (const port of p.ports ?? []) {

@@ -41,7 +41,7 @@ beforeAll(() => {
     fs.mkdirSync(path.join(cwd, "globbed-vol"), { recursive: true });
     // The kernel's sysctls and ZFS are not touched: recording fakes stand in for them.
     fakeCommands(fakeBin, path.join(work, "fakes.log"), { sysctl: "exit 0", zfs: "exit 1" });
-    fakeCommands(proxyFakeBin, path.join(work, "proxy-fakes.log"), { docker: 'case "$1" in run) exit 0 ;; inspect) echo false ;; *) exit 1 ;; esac' });
+    fakeCommands(proxyFakeBin, path.join(work, "proxy-fakes.log"), { docker: 'case "$1" in run) if [[ " $* " == *" --entrypoint id "* ]]; then echo "uid=0(root) gid=0(root)"; fi; exit 0 ;; inspect) echo false ;; *) exit 1 ;; esac' });
     fs.mkdirSync(proxyConfigDir);
 });
 afterAll(() => {
@@ -69,6 +69,8 @@ function runScript(script: HostScriptName, params: Record<string, string | Buffe
 }
 
 const VOL = "inj-vol";
+/** A certificate and key in PEM form (the script checks the form; HAProxy, faked here, the contents). */
+const PEM_BUNDLE = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n-----BEGIN EC PRIVATE KEY-----\nMHcC\n-----END EC PRIVATE KEY-----\n";
 const SNAP = "mmagent-pre-0000aaaa";
 interface ScriptCase {
     script: HostScriptName;
@@ -131,6 +133,13 @@ const SCRIPT_CASES: ScriptCase[] = [
         action: "proxy config (haproxy)",
         base: () => proxyConfigParams({ configDir: proxyConfigDir, containerName: "inj-proxy", image: "haproxy:2", adminApi: "loopback", engine: "haproxy", config: "global\n" }),
         params: ["MMAGENT_ENGINE", "MMAGENT_CONFIG", "MMAGENT_RELOAD"],
+    },
+    {
+        script: "proxy-config",
+        action: "proxy config (haproxy, certificates)",
+        base: () =>
+            proxyConfigParams({ configDir: proxyConfigDir, containerName: "inj-proxy", image: "haproxy:2", adminApi: "loopback", engine: "haproxy", config: "global\n", certBundles: [PEM_BUNDLE] }),
+        params: ["MMAGENT_CERTS", "MMAGENT_CERT_1"],
     },
 ];
 

@@ -3,6 +3,7 @@
  * failing example each. The project's own dev and prod stacks pass every policy: see
  * devStack.test.ts and prodStack.test.ts.
  */
+import { proxyHaproxyConfig } from "../../components/reverseProxyNetwork";
 import { COMMANDS, CONTAINER, RANDOM_PASSWORD, RESOURCE_POLICIES, STACK_POLICIES, VOLUME } from "../../policy/policies";
 import { Props, runResourcePolicy, runStackPolicy } from "../support/policyHarness";
 
@@ -105,6 +106,21 @@ test("admin-interfaces-on-loopback: the Caddy config a proxy config step carries
         expect(runResourcePolicy(policy, type, step({ disabled: true }))).toEqual([]);
         expect(runResourcePolicy(policy, type, step({ listen: "[::]:2019" }))).toEqual([expect.stringMatching(/admin API in triggers\[0\] listens on \[::\]:2019/)]);
     }
+});
+
+test("admin-interfaces-on-loopback: an HAProxy config (its lines in a config step's triggers) with the runtime API or statistics beyond loopback is refused", () => {
+    const policy = RESOURCE_POLICIES.find((p) => p.name === "admin-interfaces-on-loopback")!;
+    const step = (...extra: string[]) => ({ create: "sh", triggers: [["global", "  maxconn 4096", ...extra, "frontend routes", "  bind :8080", "  default_backend be_no_route"]] });
+    for (const type of COMMANDS) {
+        expect(runResourcePolicy(policy, type, step())).toEqual([]);
+        expect(runResourcePolicy(policy, type, step("  stats socket /var/run/haproxy.sock mode 600 level admin"))).toEqual([]);
+        expect(runResourcePolicy(policy, type, step("  stats socket ipv4@127.0.0.1:9999 level admin"))).toEqual([]);
+        expect(runResourcePolicy(policy, type, step("  stats socket ipv4@0.0.0.0:9999 level admin"))).toEqual([expect.stringMatching(/HAProxy config in triggers\[0\] has "stats socket ipv4@0\.0\.0\.0:9999"/)]);
+        expect(runResourcePolicy(policy, type, step("listen stats", "  bind 127.0.0.1:8404", "  stats enable"))).toEqual([]);
+        expect(runResourcePolicy(policy, type, step("listen stats", "  bind :8404", "  stats enable", "  stats admin if TRUE"))).toEqual([expect.stringMatching(/serves statistics \("stats enable"\) in "listen stats" on :8404/)]);
+    }
+    // What the component generates passes.
+    expect(runResourcePolicy(policy, COMMANDS[0], { create: "sh", triggers: [proxyHaproxyConfig({ routes: [{ host: "a.localhost", upstream: "a", port: 80 }], tls: "internal" }).split("\n")] })).toEqual([]);
 });
 
 test("secrets-not-plain-env: a password typed into a URL is caught too", () => {
