@@ -155,7 +155,9 @@ test("a route change through `up` touches only the proxy's config step and the n
 
     // And back: the route is gone again, still the same container.
     const back = await harness.apply({ stack: "e2e", config: e2eStackConfig({ storageRoot: loop.mountPoint }) });
-    expect(back.operations.filter((o) => o.op !== "same").map((o) => `${o.op} ${o.name}`)).toEqual([`replace ${E2E_PREFIX}-edge-routes`]);
+    expect(back.operations.filter((o) => o.op !== "same").map((o) => `${o.op} ${o.name}`).sort()).toEqual(
+        [`replace ${E2E_PREFIX}-edge-routes`, ...["-key", "-request", ""].map((s) => `delete ${E2E_PREFIX}-edge-cert-models.localhost${s}`)].sort(),
+    );
     expect((await docker.getContainer(`${E2E_PREFIX}-proxy`).inspect()).Id).toBe(proxyBefore.Id);
     expect(viaProxyTo(models, "/api/tags").body).not.toContain("models");
 });
@@ -199,6 +201,16 @@ test("secrets appear in no container label and in no plain value of the recorded
         }
     }
     if (passwords.some((p) => JSON.stringify(first.outputs).includes(p))) leaks.push("stack outputs");
+    // The CA's and the host certificates' private keys: secret wherever they are recorded, in no label.
+    const keys = harness.entries("tls:index/privateKey:PrivateKey").map((e) => reveal<string>(e.outputs.privateKeyPem));
+    expect(keys).toHaveLength(2);
+    const keyBodies = keys.map((k) => k.split("\n")[1]);
+    for (const entry of harness.state.values()) {
+        for (const s of [...plainStrings(entry.inputs, "inputs"), ...plainStrings(entry.outputs, "outputs")]) {
+            if (/PRIVATE KEY/.test(s.text) || keyBodies.some((b) => s.text.includes(b))) leaks.push(`${entry.name} ${s.at} (a private key)`);
+        }
+    }
+    if (/PRIVATE KEY/.test(JSON.stringify(first.outputs))) leaks.push("stack outputs (a private key)");
     expect(leaks).toEqual([]);
     // And the secret-bearing inputs are there, wrapped: the agent's env and the cache's config.
     const agent = harness.entry(CONTAINER_TYPE, `${E2E_PREFIX}-agents-agent`);
