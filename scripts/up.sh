@@ -108,8 +108,10 @@ if [[ -z "${PULUMI_BACKEND_URL:-}" ]] && ! pulumi whoami >/dev/null 2>&1; then
   echo "Using a local state backend: $PULUMI_BACKEND_URL" >&2
 fi
 if [[ -z "${PULUMI_CONFIG_PASSPHRASE:-}${PULUMI_CONFIG_PASSPHRASE_FILE:-}" && "$STACK" == dev ]]; then
-  # The dev stack holds only generated passwords for a local stack; an empty passphrase is the
-  # documented convenience. Set PULUMI_CONFIG_PASSPHRASE for anything else.
+  # The dev stack holds only generated passwords and its internal CA's key, for a local stack; an
+  # empty passphrase is the documented convenience (README "Environments": whoever reads
+  # .pulumi-state can issue certificates that a browser trusting the dev CA accepts, as whoever
+  # could read Caddy's data directory could before). Set PULUMI_CONFIG_PASSPHRASE for anything else.
   export PULUMI_CONFIG_PASSPHRASE=""
 fi
 pulumi stack select "$STACK" 2>/dev/null || pulumi stack init "$STACK"

@@ -1,8 +1,8 @@
 /**
- * Two teams' agent stacks on one host, behind one Caddy on one shared proxy network, composed
- * from the published components (not the mmagent program): one NvidiaHost, one
- * ReverseProxyNetwork with both teams' routes, and per team a StorageLayout and a
- * MultimodalAgentStack whose containers join the shared network.
+ * Two teams' agent stacks on one host, behind one proxy (HAProxy, with the stack's own CA) on one
+ * shared proxy network, composed from the published components (not the mmagent program): one
+ * NvidiaHost, one ReverseProxyNetwork with both teams' routes, and per team a StorageLayout and
+ * a MultimodalAgentStack whose containers join the shared network.
  *
  * Build the package first (from the repository root): `npm pack` writes
  * mmagent-components-0.1.0.tgz, which package.json names; then `npm install` here.
@@ -106,7 +106,7 @@ const edge = new ReverseProxyNetwork(
         httpPort: shared.proxy.httpPort,
         httpsPort: shared.proxy.httpsPort,
         tls: "internal",
-        // Both teams' routes in one Caddy config; upstreams are `<team>-<role>` on the shared network.
+        // Both teams' routes in one proxy config (and a certificate per host); upstreams are `<team>-<role>` on the shared network.
         routes: Object.values(teams).flatMap((c) => planRoutes(c)),
         dataVolumeName: edgeStorage.volume("proxy-data").dockerVolume.name,
         dependsOn: edgeStorage.gatesFor(proxyContainer),
