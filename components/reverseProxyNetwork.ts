@@ -273,9 +273,10 @@ export function buildReverseProxyNetwork(name: string, args: ReverseProxyNetwork
             // data) or line by line (HAProxy's text); the step's stdin carries it base64-encoded.
             // With certificates, one line per host and when its certificate began: a renewal
             // shows as a changed line (the PEMs themselves are secrets, in the stdin only).
-            triggers: certificates
-                ? [haproxyConfig.split("\n"), certificates.hosts.map((c) => pulumi.interpolate`${c.host} certificate from ${c.validFrom}`)]
-                : [engine === "haproxy" ? haproxyConfig.split("\n") : caddyConfig],
+            triggers: [
+                engine === "haproxy" ? haproxyConfig.split("\n") : caddyConfig,
+                ...(certificates ? [certificates.hosts.map((c) => pulumi.interpolate`${c.host} certificate from ${c.validFrom}`)] : []),
+            ],
         },
         // After the proxy's storage gates: a pre-change snapshot stops and starts the proxy.
         { parent, dependsOn: args.dependsOn },

@@ -15,10 +15,9 @@ import { proxyHaproxyConfig } from "../../components/reverseProxyNetwork";
 import { HOST_CERT_EARLY_RENEWAL_HOURS, HOST_CERT_VALIDITY_HOURS, INTERNAL_CA_VALIDITY_HOURS } from "../../components/proxyCertificates";
 import { untilTrue } from "../support/e2eHelpers";
 import { HAPROXY_TEST_IMAGE, requirePrerequisites, sh, TEST_IMAGE } from "../support/host";
-import { FAKES } from "../support/providers";
+import { createWithFake } from "../support/providers";
 import { applyProxyConfig, applyProxyConfigAsync, proxyConfigDir, ProxyTestArgs, removeProxyContainer, startProxyContainer } from "../support/proxyContainer";
 import { containerIdentity } from "../support/routeChanges";
-import { reveal } from "../support/secrets";
 
 const NET = "mmtest_tls_h";
 const HTTP_PORT = 18111;
@@ -34,10 +33,7 @@ const WORK = fs.mkdtempSync(path.join(os.tmpdir(), "mmagent-tls-test-"));
 const CA_FILE = path.join(WORK, "ca.pem");
 
 /** What ReverseProxyNetwork declares through the TLS provider, created by the harness's fakes. */
-async function create(type: string, inputs: Record<string, unknown>): Promise<Record<string, any>> {
-    FAKES[type].check(inputs);
-    return reveal((await FAKES[type].create({} as any, inputs)).state);
-}
+const create = createWithFake;
 const newKey = () => create("tls:index/privateKey:PrivateKey", { algorithm: "ECDSA", ecdsaCurve: "P256" });
 let ca: { key: string; cert: string };
 

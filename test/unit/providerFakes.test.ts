@@ -3,10 +3,6 @@
  * the moby Go client send to the Engine API, what the provider's Read stores, and which diffs
  * replace. The e2e test shows the same on the engine; these pin each rule to its source.
  */
-import { execFileSync } from "child_process";
-import * as fs from "fs";
-import * as os from "os";
-import * as path from "path";
 import { gpuDeviceRequests } from "../../components/gpus";
 import { networkIpamConfigs } from "../../components/networkAddressing";
 import {
@@ -20,9 +16,9 @@ import {
 } from "../support/providers/dockerContainer";
 import { NETWORK_SCHEMA } from "../support/providers/dockerNetwork";
 import { schemaDiff } from "../support/providers/fake";
-import { FAKES } from "../support/providers";
+import { createWithFake, FAKES } from "../support/providers";
+import { openssl } from "../support/providers/tls";
 import { runProgram } from "../support/mockProgram";
-import { reveal } from "../support/secrets";
 
 test("capabilities: the Go client upper-cases and adds CAP_, except ALL (moby client/container_create.go normalizeCapabilities)", () => {
     expect(normalizeCapabilities(["chown", "SETUID", "CAP_SETGID", "cap_chown", "all"])).toEqual(["ALL", "CAP_CHOWN", "CAP_SETGID", "CAP_SETUID"]);
@@ -126,21 +122,8 @@ test.each([
 });
 
 describe("TLS provider fakes (hashicorp/terraform-provider-tls, as @pulumi/tls bridges it)", () => {
-    const ctx = {} as any;
-    const create = async (type: string, inputs: Record<string, any>) => {
-        FAKES[type].check(inputs);
-        const created = await FAKES[type].create(ctx, inputs);
-        return reveal<Record<string, any>>(created.state);
-    };
-    const sh = (args: string[], files: Record<string, string>) => {
-        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mmagent-tls-test-"));
-        try {
-            for (const [n, t] of Object.entries(files)) fs.writeFileSync(path.join(dir, n), t);
-            return execFileSync("openssl", args, { cwd: dir, encoding: "utf8" });
-        } finally {
-            fs.rmSync(dir, { recursive: true, force: true });
-        }
-    };
+    const create = createWithFake;
+    const sh = (args: string[], files: Record<string, string>) => openssl(files, () => args);
 
     it("a CA and a host certificate it signs: the chain verifies for the host name, with the extensions Go's x509 writes", async () => {
         const caKey = await create("tls:index/privateKey:PrivateKey", { algorithm: "ECDSA", ecdsaCurve: "P256" });

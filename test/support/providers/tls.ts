@@ -63,12 +63,12 @@ const LOCALLY_SIGNED_SCHEMA: Schema = {
 const KEY_USAGES: Record<string, string> = { digital_signature: "digitalSignature", key_encipherment: "keyEncipherment", cert_signing: "keyCertSign", crl_signing: "cRLSign" };
 const EXT_KEY_USAGES: Record<string, string> = { server_auth: "serverAuth", client_auth: "clientAuth" };
 
-/** Runs openssl in a private temporary directory holding `files`; returns its stdout. */
-function openssl(files: Record<string, string>, args: (dir: string) => string[]): string {
+/** Runs openssl in (and on) a private temporary directory holding `files`; returns its stdout. */
+export function openssl(files: Record<string, string>, args: (dir: string) => string[]): string {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mmagent-tls-"));
     try {
         for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(dir, name), text, { mode: 0o600 });
-        return execFileSync("openssl", args(dir), { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+        return execFileSync("openssl", args(dir), { cwd: dir, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
     } finally {
         fs.rmSync(dir, { recursive: true, force: true });
     }
